@@ -1,0 +1,88 @@
+//! HMAC and HKDF (RFC 2104, RFC 5869) over the SHA-2 family.
+//!
+//! Inputs are taken as lists of parts and fed to HMAC in order, so labeled
+//! derivations (HPKE's `LabeledExtract`, MLS's `ExpandWithLabel`) never
+//! concatenate into a temporary buffer.
+
+use hkdf::{Hkdf, HkdfExtract};
+use hmac::{Hmac, Mac};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use super::hash::{with_digest, Hash, MAX_DIGEST_LEN};
+use crate::Error;
+
+/// A hash-sized secret (an HKDF pseudorandom key or an HMAC tag), kept in a
+/// fixed buffer that is zeroized on drop.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct Secret {
+    bytes: [u8; MAX_DIGEST_LEN],
+    len: usize,
+}
+
+impl Secret {
+    fn from_slice(bytes: &[u8]) -> Self {
+        let mut secret = Secret {
+            bytes: [0; MAX_DIGEST_LEN],
+            len: bytes.len(),
+        };
+        secret.bytes[..bytes.len()].copy_from_slice(bytes);
+        secret
+    }
+
+    /// The secret's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret({} bytes, redacted)", self.len)
+    }
+}
+
+impl Hash {
+    /// HMAC of the concatenation of `parts` under `key`.
+    pub fn hmac(self, key: &[u8], parts: &[&[u8]]) -> Secret {
+        with_digest!(self, D => {
+            let mut mac = <Hmac<D> as Mac>::new_from_slice(key)
+                .expect("HMAC takes keys of any length");
+            for part in parts {
+                mac.update(part);
+            }
+            let mut tag = mac.finalize().into_bytes();
+            let secret = Secret::from_slice(&tag);
+            tag.zeroize();
+            secret
+        })
+    }
+
+    /// HKDF-Extract with `salt` over the concatenation of `ikm_parts`.
+    pub fn extract(self, salt: &[u8], ikm_parts: &[&[u8]]) -> Secret {
+        with_digest!(self, D => {
+            let mut extract = HkdfExtract::<D>::new(Some(salt));
+            for part in ikm_parts {
+                extract.input_ikm(part);
+            }
+            let (mut prk, _) = extract.finalize();
+            let secret = Secret::from_slice(&prk);
+            prk.zeroize();
+            secret
+        })
+    }
+
+    /// HKDF-Expand of `prk` with the concatenation of `info_parts` into `out`.
+    ///
+    /// Fails if `prk` is shorter than the digest or `out` is longer than
+    /// 255 digests.
+    pub fn expand(self, prk: &[u8], info_parts: &[&[u8]], out: &mut [u8]) -> Result<(), Error> {
+        if prk.len() < self.output_len() {
+            return Err(Error::InvalidLength);
+        }
+        with_digest!(self, D => {
+            let hkdf = Hkdf::<D>::from_prk(prk).map_err(|_| Error::InvalidLength)?;
+            hkdf.expand_multi_info(info_parts, out)
+                .map_err(|_| Error::OutputTooLong)
+        })
+    }
+}

@@ -1,0 +1,82 @@
+//! The KEM interface of the HPKE core, and the registry of KEMs polymls offers.
+
+use zeroize::Zeroizing;
+
+use super::dhkem::{DhKem, P256, X25519};
+use crate::crypto::rand::Rand;
+use crate::Error;
+
+/// Every KEM here produces a 32-byte shared secret (`Nsecret`).
+pub const SHARED_SECRET_LEN: usize = 32;
+
+/// A KEM shared secret, zeroized on drop.
+pub type SharedSecret = Zeroizing<[u8; SHARED_SECRET_LEN]>;
+
+/// The longest encapsulation seed any KEM here takes (X-Wing's 64 bytes).
+pub const MAX_ENCAP_SEED_LEN: usize = 64;
+
+/// A KEM key pair. The private key is zeroized on drop and not shown by `Debug`.
+pub struct KeyPair {
+    /// The private key, in the KEM's `SerializePrivateKey` format.
+    pub private: Zeroizing<Vec<u8>>,
+    /// The public key, in the KEM's `SerializePublicKey` format.
+    pub public: Vec<u8>,
+}
+
+impl std::fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyPair")
+            .field("private", &"redacted")
+            .field("public", &self.public)
+            .finish()
+    }
+}
+
+/// A key encapsulation mechanism as RFC 9180 §4 uses it.
+///
+/// Encapsulation is deterministic given its seed, so known-answer tests
+/// drive the same code as the randomized path.
+pub trait Kem: Send + Sync {
+    /// The HPKE KEM identifier.
+    fn id(&self) -> u16;
+    /// Length of an encapsulation (`Nenc`).
+    fn enc_len(&self) -> usize;
+    /// Length of a serialized public key (`Npk`).
+    fn public_key_len(&self) -> usize;
+    /// Length of a serialized private key (`Nsk`).
+    fn private_key_len(&self) -> usize;
+    /// Length of the seed [`Kem::encap`] takes.
+    fn encap_seed_len(&self) -> usize;
+
+    /// A fresh encapsulation seed from `rand`. The default draws
+    /// [`Kem::encap_seed_len`] uniform bytes; KEMs whose seeds must satisfy
+    /// a condition override it.
+    fn random_encap_seed(&self, rand: &Rand) -> Zeroizing<[u8; MAX_ENCAP_SEED_LEN]> {
+        let mut seed = Zeroizing::new([0u8; MAX_ENCAP_SEED_LEN]);
+        rand.fill(&mut seed[..self.encap_seed_len()]);
+        seed
+    }
+
+    /// `DeriveKeyPair(ikm)`.
+    fn derive_key_pair(&self, ikm: &[u8]) -> Result<KeyPair, Error>;
+
+    /// Encapsulates to `public_key` with the given seed, returning the
+    /// shared secret and the encapsulation. Validates `public_key`.
+    fn encap(&self, public_key: &[u8], seed: &[u8]) -> Result<(SharedSecret, Vec<u8>), Error>;
+
+    /// Decapsulates `enc` with `private_key`.
+    fn decap(&self, enc: &[u8], private_key: &[u8]) -> Result<SharedSecret, Error>;
+}
+
+/// DHKEM(X25519, HKDF-SHA256), KEM id 0x0020.
+pub static DHKEM_X25519: DhKem<X25519> = DhKem::new();
+/// DHKEM(P-256, HKDF-SHA256), KEM id 0x0010.
+pub static DHKEM_P256: DhKem<P256> = DhKem::new();
+
+/// Every KEM polymls offers.
+pub static KEMS: &[&dyn Kem] = &[&DHKEM_X25519, &DHKEM_P256];
+
+/// The KEM with HPKE identifier `id`, if polymls offers it.
+pub fn kem_by_id(id: u16) -> Option<&'static dyn Kem> {
+    KEMS.iter().copied().find(|kem| kem.id() == id)
+}

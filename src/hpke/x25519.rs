@@ -1,0 +1,45 @@
+//! The X25519 group (RFC 7748) for DHKEM(X25519, HKDF-SHA256).
+
+use x25519_dalek::{PublicKey, StaticSecret};
+use zeroize::Zeroizing;
+
+use super::dhkem::{expand_candidate, DhGroup};
+use crate::crypto::rand::Rand;
+use crate::Error;
+
+/// X25519: 32-byte keys; a public key is any 32-byte string.
+pub struct X25519;
+
+fn private_key(bytes: &[u8]) -> Result<StaticSecret, Error> {
+    let bytes: [u8; 32] = bytes.try_into().map_err(|_| Error::InvalidLength)?;
+    Ok(StaticSecret::from(bytes))
+}
+
+impl DhGroup for X25519 {
+    const KEM_ID: u16 = 0x0020;
+    const PUBLIC_KEY_LEN: usize = 32;
+
+    fn public_key(private: &[u8]) -> Result<Vec<u8>, Error> {
+        // Fixed-base multiplication through dalek's precomputed table.
+        Ok(PublicKey::from(&private_key(private)?).as_bytes().to_vec())
+    }
+
+    fn dh(private: &[u8], public: &[u8]) -> Result<Zeroizing<[u8; 32]>, Error> {
+        let public: [u8; 32] = public.try_into().map_err(|_| Error::InvalidLength)?;
+        let shared = private_key(private)?.diffie_hellman(&PublicKey::from(public));
+        if !shared.was_contributory() {
+            return Err(Error::NonContributoryKey);
+        }
+        Ok(Zeroizing::new(shared.to_bytes()))
+    }
+
+    fn derive_private_key(dkp_prk: &[u8], suite_id: &[u8]) -> Result<Zeroizing<[u8; 32]>, Error> {
+        expand_candidate(dkp_prk, suite_id, b"sk", b"")
+    }
+
+    fn random_private_key(rand: &Rand) -> Zeroizing<[u8; 32]> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        rand.fill(key.as_mut());
+        key
+    }
+}

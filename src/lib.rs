@@ -1,0 +1,25 @@
+//! # polymls
+//!
+//! An [OpenMLS](https://openmls.tech) provider: cryptography, randomness and
+//! storage for RFC 9420 Messaging Layer Security.
+//!
+//! - [`Crypto`] implements OpenMLS's `OpenMlsCrypto` for the RFC 9420 suites
+//!   listed in [`suite::CIPHER_SUITES`], on the crate's own HPKE core
+//!   ([`hpke`]) and well-kept primitive crates (dalek, RustCrypto).
+//! - [`Rand`] is a ChaCha20 CSPRNG seeded once from the OS.
+//! - [`Provider`] bundles both with a storage provider for OpenMLS.
+//!
+//! Secrets held in polymls's own types are zeroized on drop and never shown
+//! by `Debug`. Bad input (wrong lengths, invalid points, tampered
+//! ciphertexts, unsupported algorithms) is an error, never a panic.
+
+pub mod crypto;
+mod error;
+pub mod hpke;
+mod provider;
+pub mod suite;
+
+pub use crypto::rand::{Rand, RandError};
+pub use crypto::Crypto;
+pub use error::Error;
+pub use provider::Provider;
