@@ -67,6 +67,10 @@ impl SignatureAlgorithm {
                 Ok(key.sign(message).to_bytes().to_vec())
             }
             SignatureAlgorithm::EcdsaP256Sha256 => {
+                // from_slice alone would left-pad short keys.
+                if private_key.len() != 32 {
+                    return Err(Error::InvalidPrivateKey);
+                }
                 let key = p256::ecdsa::SigningKey::from_slice(private_key)
                     .map_err(|_| Error::InvalidPrivateKey)?;
                 let signature: p256::ecdsa::Signature = key.sign(message);
