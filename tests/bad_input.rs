@@ -9,10 +9,11 @@ use openmls_traits::types::{
 use polymls::hpke::HpkeSuite;
 use polymls::{Crypto, Error};
 
-const SUITES: [Ciphersuite; 3] = [
+const SUITES: [Ciphersuite; 4] = [
     Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519,
     Ciphersuite::MLS_128_DHKEMP256_AES128GCM_SHA256_P256,
     Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519,
+    Ciphersuite::MLS_128_MLKEM768X25519_AES128GCM_SHA256_Ed25519,
 ];
 
 /// Lengths around `good`, including zero and far too long.
@@ -71,6 +72,19 @@ fn unsupported_suites_and_algorithms_are_errors() {
         assert!(crypto.derive_hpke_keypair(config, &[0; 32]).is_err());
         let config = suite.hpke_config();
         assert!(crypto.hpke_seal(config, &[0; 97], b"", b"", b"").is_err());
+    }
+    // OpenMLS's other draft PQ suites: their HPKE parts may be offered, the
+    // suites are not.
+    for suite in [
+        Ciphersuite::MLS_256_XWING_CHACHA20POLY1305_SHA256_Ed25519,
+        Ciphersuite::MLS_128_MLKEM768X25519_AES256GCM_SHA384_Ed25519,
+        Ciphersuite::MLS_128_MLKEM768_AES256GCM_SHA384_Ed25519,
+        Ciphersuite::MLS_256_MLKEM1024_AES256GCM_SHA512_MLDSA87,
+    ] {
+        assert_eq!(
+            crypto.supports(suite),
+            Err(CryptoError::UnsupportedCiphersuite)
+        );
     }
     for scheme in [
         SignatureScheme::ECDSA_SECP384R1_SHA384,

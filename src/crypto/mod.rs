@@ -10,11 +10,11 @@ pub mod sign;
 use openmls_traits::crypto::OpenMlsCrypto;
 use openmls_traits::types::{
     AeadType, Ciphersuite, CryptoError, ExporterSecret, HashType, HpkeCiphertext, HpkeConfig,
-    HpkeKeyPair, KemOutput, SignatureScheme,
+    HpkeKemType, HpkeKeyPair, KemOutput, SignatureScheme,
 };
 use tls_codec::SecretVLBytes;
 
-use crate::hpke::HpkeSuite;
+use crate::hpke::{kem, HpkeSuite, Kem};
 use crate::suite::{cipher_suite, CIPHER_SUITES};
 use crate::Error;
 use aead::Aead;
@@ -67,10 +67,24 @@ fn signature(scheme: SignatureScheme) -> Result<SignatureAlgorithm, CryptoError>
     }
 }
 
-/// OpenMLS names HPKE algorithms by enums whose discriminants are the
+/// The KEM OpenMLS means by `kem`. X-Wing inside OpenMLS derives keys as
+/// OpenMLS's other providers do (see [`crate::suite::CIPHER_SUITES`]).
+fn kem(kem: HpkeKemType) -> Result<&'static dyn Kem, CryptoError> {
+    match kem {
+        HpkeKemType::DhKem25519 => Ok(&kem::DHKEM_X25519),
+        HpkeKemType::DhKemP256 => Ok(&kem::DHKEM_P256),
+        #[cfg(feature = "draft-ietf-mls-pq-ciphersuites")]
+        HpkeKemType::XWingKemDraft6 => Ok(&kem::XWING_OPENMLS),
+        _ => Err(CryptoError::UnsupportedCiphersuite),
+    }
+}
+
+/// OpenMLS names HPKE KDFs and AEADs by enums whose discriminants are the
 /// RFC 9180 identifiers.
 fn hpke_suite(config: &HpkeConfig) -> Result<HpkeSuite, CryptoError> {
-    HpkeSuite::from_ids(config.0 as u16, config.1 as u16, config.2 as u16)
+    let kem = kem(config.0)?;
+    HpkeSuite::from_ids(kem.id(), config.1 as u16, config.2 as u16)
+        .map(|suite| HpkeSuite::new(kem, suite.kdf(), suite.aead()))
         .map_err(|_| CryptoError::UnsupportedCiphersuite)
 }
 
@@ -261,8 +275,9 @@ impl OpenMlsCrypto for Crypto {
         config: HpkeConfig,
         ikm: &[u8],
     ) -> Result<HpkeKeyPair, CryptoError> {
+        // Private keys go to OpenMLS's storage in the form that opens fastest.
         let key_pair = hpke_suite(&config)?
-            .derive_key_pair(ikm)
+            .derive_key_pair_expanded(ikm)
             .map_err(hpke_error(CryptoError::CryptoLibraryError))?;
         Ok(HpkeKeyPair {
             private: key_pair.private.as_slice().into(),

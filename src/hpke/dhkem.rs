@@ -105,6 +105,10 @@ impl<G: DhGroup> Kem for DhKem<G> {
         })
     }
 
+    fn public_key(&self, private_key: &[u8]) -> Result<Vec<u8>, Error> {
+        G::public_key(private_key)
+    }
+
     fn encap(&self, public_key: &[u8], seed: &[u8]) -> Result<(SharedSecret, Vec<u8>), Error> {
         let dh = G::dh(seed, public_key)?;
         let enc = G::public_key(seed)?;

@@ -3,6 +3,7 @@
 use zeroize::Zeroizing;
 
 use super::dhkem::{DhKem, P256, X25519};
+use super::xwing::{XWing, XWingDerivation};
 use crate::crypto::rand::Rand;
 use crate::Error;
 
@@ -57,8 +58,18 @@ pub trait Kem: Send + Sync {
         seed
     }
 
-    /// `DeriveKeyPair(ikm)`.
+    /// `DeriveKeyPair(ikm)`, the private key in the KEM's `SerializePrivateKey` form.
     fn derive_key_pair(&self, ikm: &[u8]) -> Result<KeyPair, Error>;
+
+    /// `DeriveKeyPair(ikm)` with the private key in the form [`Kem::decap`]
+    /// uses fastest. [`Kem::decap`] accepts both forms. KEMs whose private
+    /// keys need no expansion return the serialized form (the default).
+    fn derive_key_pair_expanded(&self, ikm: &[u8]) -> Result<KeyPair, Error> {
+        self.derive_key_pair(ikm)
+    }
+
+    /// The public key of `private_key` (in either form [`Kem::decap`] takes).
+    fn public_key(&self, private_key: &[u8]) -> Result<Vec<u8>, Error>;
 
     /// Encapsulates to `public_key` with the given seed, returning the
     /// shared secret and the encapsulation. Validates `public_key`.
@@ -73,8 +84,16 @@ pub static DHKEM_X25519: DhKem<X25519> = DhKem::new();
 /// DHKEM(P-256, HKDF-SHA256), KEM id 0x0010.
 pub static DHKEM_P256: DhKem<P256> = DhKem::new();
 
-/// Every KEM polymls offers.
-pub static KEMS: &[&dyn Kem] = &[&DHKEM_X25519, &DHKEM_P256];
+/// X-Wing, KEM id 0x647a, deriving key pairs as draft-ietf-hpke-pq does.
+pub static XWING: XWing = XWing::new(XWingDerivation::Labeled);
+/// X-Wing, KEM id 0x647a, deriving key pairs as OpenMLS 0.9.2's providers
+/// (`hpke-rs` 0.7) do: not interoperable with [`XWING`]'s derivation.
+pub static XWING_OPENMLS: XWing = XWing::new(XWingDerivation::Plain);
+
+/// The KEMs of RFC 9180 and draft-ietf-hpke-pq that polymls offers, one per
+/// identifier ([`XWING_OPENMLS`] shares its identifier with [`XWING`] and
+/// is reached through the suite table only).
+pub static KEMS: &[&dyn Kem] = &[&DHKEM_X25519, &DHKEM_P256, &XWING];
 
 /// The KEM with HPKE identifier `id`, if polymls offers it.
 pub fn kem_by_id(id: u16) -> Option<&'static dyn Kem> {

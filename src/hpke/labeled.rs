@@ -39,3 +39,33 @@ pub(crate) fn labeled_expand(
     parts[4..4 + info.len()].copy_from_slice(info);
     kdf.expand(prk, &parts[..4 + info.len()], out)
 }
+
+/// `SHAKE256.LabeledDerive(ikm, label, context, out.len())` under
+/// `suite_id` (draft-ietf-hpke-hpke §4, the one-stage KDFs of
+/// draft-ietf-hpke-pq), where `ikm` and `context` are concatenations of
+/// parts.
+pub(crate) fn labeled_derive_shake256(
+    suite_id: &[u8],
+    ikm: &[&[u8]],
+    label: &[u8],
+    context: &[&[u8]],
+    out: &mut [u8],
+) -> Result<(), Error> {
+    use sha3::digest::{ExtendableOutput, Update, XofReader};
+    let label_length = u16::try_from(label.len()).map_err(|_| Error::InvalidLength)?;
+    let out_length = u16::try_from(out.len()).map_err(|_| Error::OutputTooLong)?;
+    let mut xof = sha3::Shake256::default();
+    for part in ikm {
+        xof.update(part);
+    }
+    xof.update(VERSION_LABEL);
+    xof.update(suite_id);
+    xof.update(&label_length.to_be_bytes());
+    xof.update(label);
+    xof.update(&out_length.to_be_bytes());
+    for part in context {
+        xof.update(part);
+    }
+    xof.finalize_xof().read(out);
+    Ok(())
+}

@@ -10,27 +10,57 @@ pub mod kem;
 mod labeled;
 mod p256;
 mod x25519;
+mod xwing;
 
 use zeroize::Zeroizing;
 
 pub use kem::{kem_by_id, Kem, KeyPair, SharedSecret};
+pub use xwing::{XWing, XWingDerivation};
 
 use crate::crypto::aead::{Aead, MAX_KEY_LEN, NONCE_LEN};
 use crate::crypto::hash::{Hash, MAX_DIGEST_LEN};
 use crate::crypto::rand::Rand;
 use crate::Error;
-use labeled::{labeled_expand, labeled_extract};
+use labeled::{labeled_derive_shake256, labeled_expand, labeled_extract};
 
 /// The HPKE AEAD identifier of an export-only context (RFC 9180 §7.3).
 pub const EXPORT_ONLY_AEAD_ID: u16 = 0xFFFF;
 const MODE_BASE: u8 = 0x00;
 
-/// The HPKE KDF identifier of HKDF over `hash`.
-pub const fn kdf_id(hash: Hash) -> u16 {
-    match hash {
-        Hash::Sha256 => 0x0001,
-        Hash::Sha384 => 0x0002,
-        Hash::Sha512 => 0x0003,
+/// An HPKE KDF: HKDF (two-stage, RFC 9180) or SHAKE256 (one-stage,
+/// draft-ietf-hpke-pq).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kdf {
+    /// HKDF over a SHA-2 hash.
+    Hkdf(Hash),
+    /// SHAKE256 as a one-stage KDF.
+    Shake256,
+}
+
+impl Kdf {
+    const ALL: [Kdf; 4] = [
+        Kdf::Hkdf(Hash::Sha256),
+        Kdf::Hkdf(Hash::Sha384),
+        Kdf::Hkdf(Hash::Sha512),
+        Kdf::Shake256,
+    ];
+
+    /// The HPKE KDF identifier.
+    pub const fn id(self) -> u16 {
+        match self {
+            Kdf::Hkdf(Hash::Sha256) => 0x0001,
+            Kdf::Hkdf(Hash::Sha384) => 0x0002,
+            Kdf::Hkdf(Hash::Sha512) => 0x0003,
+            Kdf::Shake256 => 0x0011,
+        }
+    }
+
+    /// `Nh`.
+    const fn output_len(self) -> usize {
+        match self {
+            Kdf::Hkdf(hash) => hash.output_len(),
+            Kdf::Shake256 => 64,
+        }
     }
 }
 
@@ -48,7 +78,7 @@ pub const fn aead_id(aead: Option<Aead>) -> u16 {
 #[derive(Clone, Copy)]
 pub struct HpkeSuite {
     kem: &'static dyn Kem,
-    kdf: Hash,
+    kdf: Kdf,
     aead: Option<Aead>,
 }
 
@@ -69,9 +99,9 @@ impl HpkeSuite {
     /// three; AEAD `0xFFFF` is export-only.
     pub fn from_ids(kem_id: u16, kdf_id: u16, aead_id: u16) -> Result<Self, Error> {
         let kem = kem_by_id(kem_id).ok_or(Error::UnsupportedAlgorithm)?;
-        let kdf = [Hash::Sha256, Hash::Sha384, Hash::Sha512]
+        let kdf = Kdf::ALL
             .into_iter()
-            .find(|hash| self::kdf_id(*hash) == kdf_id)
+            .find(|kdf| kdf.id() == kdf_id)
             .ok_or(Error::UnsupportedAlgorithm)?;
         let aead = [
             None,
@@ -86,7 +116,7 @@ impl HpkeSuite {
     }
 
     /// The suite made of these parts; `aead: None` is export-only.
-    pub const fn new(kem: &'static dyn Kem, kdf: Hash, aead: Option<Aead>) -> Self {
+    pub const fn new(kem: &'static dyn Kem, kdf: Kdf, aead: Option<Aead>) -> Self {
         HpkeSuite { kem, kdf, aead }
     }
 
@@ -95,9 +125,19 @@ impl HpkeSuite {
         self.kem
     }
 
+    /// The suite's KDF.
+    pub fn kdf(&self) -> Kdf {
+        self.kdf
+    }
+
+    /// The suite's AEAD, or `None` for export-only.
+    pub fn aead(&self) -> Option<Aead> {
+        self.aead
+    }
+
     fn suite_id(&self) -> [u8; 10] {
         let [k0, k1] = self.kem.id().to_be_bytes();
-        let [f0, f1] = kdf_id(self.kdf).to_be_bytes();
+        let [f0, f1] = self.kdf.id().to_be_bytes();
         let [a0, a1] = aead_id(self.aead).to_be_bytes();
         [b'H', b'P', b'K', b'E', k0, k1, f0, f1, a0, a1]
     }
@@ -105,6 +145,13 @@ impl HpkeSuite {
     /// `DeriveKeyPair(ikm)` of the suite's KEM.
     pub fn derive_key_pair(&self, ikm: &[u8]) -> Result<KeyPair, Error> {
         self.kem.derive_key_pair(ikm)
+    }
+
+    /// `DeriveKeyPair(ikm)` with the private key in the KEM's expanded form
+    /// (see [`Kem::derive_key_pair_expanded`]): faster to open with, but not
+    /// the serialization other implementations read.
+    pub fn derive_key_pair_expanded(&self, ikm: &[u8]) -> Result<KeyPair, Error> {
+        self.kem.derive_key_pair_expanded(ikm)
     }
 
     /// `SetupBaseS`: encapsulates to `public_key` with fresh randomness.
@@ -195,48 +242,67 @@ impl HpkeSuite {
             .export(exporter_context, length)
     }
 
-    /// `KeySchedule` of RFC 9180 §5.1 in base mode (no PSK).
+    /// `KeySchedule` in base mode (no PSK): RFC 9180 §5.1 for HKDF,
+    /// `CombineSecrets_OneStage` of draft-ietf-hpke-hpke for SHAKE256.
     fn key_schedule(&self, shared_secret: &[u8], info: &[u8]) -> Result<Context, Error> {
         let suite_id = self.suite_id();
-        let kdf = self.kdf;
-        let psk_id_hash = labeled_extract(kdf, &suite_id, b"", b"psk_id_hash", b"");
-        let info_hash = labeled_extract(kdf, &suite_id, b"", b"info_hash", info);
-        let context = [
-            &[MODE_BASE][..],
-            psk_id_hash.as_bytes(),
-            info_hash.as_bytes(),
-        ];
-        let secret = labeled_extract(kdf, &suite_id, shared_secret, b"secret", b"");
-
+        let key_len = self.aead.map_or(0, Aead::key_len);
+        let nonce_len = if self.aead.is_some() { NONCE_LEN } else { 0 };
         let mut key = Zeroizing::new([0u8; MAX_KEY_LEN]);
         let mut base_nonce = Zeroizing::new([0u8; NONCE_LEN]);
-        if let Some(aead) = self.aead {
-            labeled_expand(
-                kdf,
-                &suite_id,
-                secret.as_bytes(),
-                b"key",
-                &context,
-                &mut key[..aead.key_len()],
-            )?;
-            labeled_expand(
-                kdf,
-                &suite_id,
-                secret.as_bytes(),
-                b"base_nonce",
-                &context,
-                base_nonce.as_mut(),
-            )?;
-        }
         let mut exporter_secret = Zeroizing::new([0u8; MAX_DIGEST_LEN]);
-        labeled_expand(
-            kdf,
-            &suite_id,
-            secret.as_bytes(),
-            b"exp",
-            &context,
-            &mut exporter_secret[..kdf.output_len()],
-        )?;
+        let exporter_len = self.kdf.output_len();
+        match self.kdf {
+            Kdf::Hkdf(hash) => {
+                let psk_id_hash = labeled_extract(hash, &suite_id, b"", b"psk_id_hash", b"");
+                let info_hash = labeled_extract(hash, &suite_id, b"", b"info_hash", info);
+                let context = [
+                    &[MODE_BASE][..],
+                    psk_id_hash.as_bytes(),
+                    info_hash.as_bytes(),
+                ];
+                let secret = labeled_extract(hash, &suite_id, shared_secret, b"secret", b"");
+                let secret = secret.as_bytes();
+                labeled_expand(
+                    hash,
+                    &suite_id,
+                    secret,
+                    b"key",
+                    &context,
+                    &mut key[..key_len],
+                )?;
+                labeled_expand(
+                    hash,
+                    &suite_id,
+                    secret,
+                    b"base_nonce",
+                    &context,
+                    &mut base_nonce[..nonce_len],
+                )?;
+                labeled_expand(
+                    hash,
+                    &suite_id,
+                    secret,
+                    b"exp",
+                    &context,
+                    &mut exporter_secret[..exporter_len],
+                )?;
+            }
+            Kdf::Shake256 => {
+                let shared_len = length_prefix(shared_secret)?;
+                let info_len = length_prefix(info)?;
+                // secrets = lengthPrefixed(psk) || lengthPrefixed(shared_secret),
+                // context = mode || lengthPrefixed(psk_id) || lengthPrefixed(info).
+                let secrets = [&[0, 0][..], &shared_len, shared_secret];
+                let context = [&[MODE_BASE, 0, 0][..], &info_len, info];
+                let mut secret = Zeroizing::new([0u8; MAX_KEY_LEN + NONCE_LEN + MAX_DIGEST_LEN]);
+                let secret = &mut secret[..key_len + nonce_len + exporter_len];
+                labeled_derive_shake256(&suite_id, &secrets, b"secret", &context, secret)?;
+                key[..key_len].copy_from_slice(&secret[..key_len]);
+                base_nonce[..nonce_len].copy_from_slice(&secret[key_len..key_len + nonce_len]);
+                exporter_secret[..exporter_len].copy_from_slice(&secret[key_len + nonce_len..]);
+            }
+        }
         Ok(Context {
             suite: *self,
             suite_id,
@@ -246,6 +312,13 @@ impl HpkeSuite {
             sequence: 0,
         })
     }
+}
+
+/// `I2OSP(len(data), 2)`, for the one-stage KDF's `lengthPrefixed`.
+fn length_prefix(data: &[u8]) -> Result<[u8; 2], Error> {
+    Ok(u16::try_from(data.len())
+        .map_err(|_| Error::InvalidLength)?
+        .to_be_bytes())
 }
 
 /// An HPKE encryption context (sender or receiver) in base mode.
@@ -290,25 +363,40 @@ impl Context {
         Ok(plaintext)
     }
 
-    /// `Export(exporter_context, length)`: at most 255 digests long.
+    /// `Export(exporter_context, length)`: at most 255 digests long for
+    /// HKDF, at most 65535 bytes for SHAKE256.
     pub fn export(
         &self,
         exporter_context: &[u8],
         length: usize,
     ) -> Result<Zeroizing<Vec<u8>>, Error> {
         let kdf = self.suite.kdf;
-        if length > 255 * kdf.output_len() {
-            return Err(Error::OutputTooLong);
-        }
+        let exporter_secret = &self.exporter_secret[..kdf.output_len()];
         let mut out = Zeroizing::new(vec![0u8; length]);
-        labeled_expand(
-            kdf,
-            &self.suite_id,
-            &self.exporter_secret[..kdf.output_len()],
-            b"sec",
-            &[exporter_context],
-            &mut out,
-        )?;
+        match kdf {
+            Kdf::Hkdf(hash) => {
+                if length > 255 * hash.output_len() {
+                    return Err(Error::OutputTooLong);
+                }
+                labeled_expand(
+                    hash,
+                    &self.suite_id,
+                    exporter_secret,
+                    b"sec",
+                    &[exporter_context],
+                    &mut out,
+                )?;
+            }
+            Kdf::Shake256 => {
+                labeled_derive_shake256(
+                    &self.suite_id,
+                    &[exporter_secret],
+                    b"sec",
+                    &[exporter_context],
+                    &mut out,
+                )?;
+            }
+        }
         Ok(out)
     }
 

@@ -15,12 +15,23 @@ fn private_key(bytes: &[u8]) -> Result<StaticSecret, Error> {
     Ok(StaticSecret::from(bytes))
 }
 
+/// `X25519(private, basepoint)`, through dalek's precomputed table.
+pub(crate) fn base_mult(private: &[u8; 32]) -> [u8; 32] {
+    PublicKey::from(&StaticSecret::from(*private)).to_bytes()
+}
+
+/// `X25519(private, public)` as RFC 7748 defines it, with no check of the
+/// result: X-Wing's combiner takes even an all-zero output.
+pub(crate) fn raw_dh(private: &[u8; 32], public: &[u8; 32]) -> Zeroizing<[u8; 32]> {
+    let shared = StaticSecret::from(*private).diffie_hellman(&PublicKey::from(*public));
+    Zeroizing::new(shared.to_bytes())
+}
+
 impl DhGroup for X25519 {
     const KEM_ID: u16 = 0x0020;
     const PUBLIC_KEY_LEN: usize = 32;
 
     fn public_key(private: &[u8]) -> Result<Vec<u8>, Error> {
-        // Fixed-base multiplication through dalek's precomputed table.
         Ok(PublicKey::from(&private_key(private)?).as_bytes().to_vec())
     }
 

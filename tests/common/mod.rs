@@ -41,6 +41,15 @@ impl Counts {
         *self.skipped.entry(suite.to_owned()).or_default() += 1;
     }
 
+    /// How many cases ran under suite labels containing `pattern`.
+    pub fn ran_matching(&self, pattern: &str) -> usize {
+        self.ran
+            .iter()
+            .filter(|(suite, _)| suite.contains(pattern))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
     /// Prints the counts and fails if no case ran.
     pub fn report_and_check(&self, file: &str) {
         for (suite, n) in &self.ran {

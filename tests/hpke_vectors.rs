@@ -1,0 +1,162 @@
+//! HPKE known answers from other implementations, run through polymls's
+//! HPKE core: RFC 9180 Appendix A and draft-ietf-hpke-pq's vectors.
+//!
+//! Base-mode entries of every KEM/KDF/AEAD combination polymls offers are
+//! run: DeriveKeyPair, encapsulation, every listed encryption (sealed and
+//! opened at its sequence number) and every export. Other modes and
+//! algorithms polymls does not offer are counted as skipped.
+
+mod common;
+
+use common::{hex_field, Counts};
+use polymls::hpke::HpkeSuite;
+use serde_json::Value;
+
+#[test]
+fn rfc9180_appendix_a() {
+    run_file("hpke/rfc9180-appendix-a.json");
+}
+
+/// Includes both X-Wing (0x647a) entries, with HKDF-SHA256 and with the
+/// one-stage SHAKE256 KDF, and X-Wing's labeled DeriveKeyPair.
+#[test]
+fn draft_ietf_hpke_pq() {
+    let counts = run_file("hpke/hpke-pq-test-vectors.json");
+    assert_eq!(
+        counts.ran_matching("kem 0x647a"),
+        2,
+        "both X-Wing entries must run"
+    );
+}
+
+fn run_file(file: &str) -> Counts {
+    let vectors: Vec<Value> = common::load(file);
+    let mut counts = Counts::default();
+    for vector in &vectors {
+        let number = |key: &str| {
+            vector[key]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{key} is not a number"))
+        };
+        let (mode, kem, kdf, aead) = (
+            number("mode"),
+            number("kem_id"),
+            number("kdf_id"),
+            number("aead_id"),
+        );
+        let label = format!("mode {mode} kem {kem:#06x} kdf {kdf:#06x} aead {aead:#06x}");
+        match HpkeSuite::from_ids(kem as u16, kdf as u16, aead as u16) {
+            Ok(suite) if mode == 0 => {
+                run_base_mode(&suite, vector, &label);
+                counts.ran(&label);
+            }
+            _ => counts.skip(&label),
+        }
+    }
+    counts.report_and_check(file);
+    counts
+}
+
+/// The first of `names` that `object` has, as bytes (the two files name
+/// some fields differently).
+fn field(object: &Value, names: &[&str]) -> Vec<u8> {
+    let name = names
+        .iter()
+        .find(|name| object.get(**name).is_some())
+        .unwrap_or_else(|| panic!("none of {names:?}"));
+    hex_field(object, name)
+}
+
+fn run_base_mode(suite: &HpkeSuite, v: &Value, label: &str) {
+    let receiver = suite
+        .derive_key_pair(&hex_field(v, "ikmR"))
+        .expect("DeriveKeyPair(ikmR)");
+    assert_eq!(*receiver.private, hex_field(v, "skRm"), "{label}: skRm");
+    assert_eq!(receiver.public, hex_field(v, "pkRm"), "{label}: pkRm");
+    assert_eq!(
+        suite
+            .kem()
+            .public_key(&receiver.private)
+            .expect("public key"),
+        receiver.public,
+        "{label}: pk(skRm)"
+    );
+
+    // The encapsulation seed: DHKEM's is the ephemeral private key derived
+    // from ikmE; X-Wing's is ikmE itself.
+    let ikm_e = hex_field(v, "ikmE");
+    let seed = match v.get("skEm") {
+        Some(_) => {
+            let ephemeral = suite.derive_key_pair(&ikm_e).expect("DeriveKeyPair(ikmE)");
+            assert_eq!(*ephemeral.private, hex_field(v, "skEm"), "{label}: skEm");
+            assert_eq!(ephemeral.public, hex_field(v, "pkEm"), "{label}: pkEm");
+            ephemeral.private.to_vec()
+        }
+        None => ikm_e,
+    };
+
+    let info = hex_field(v, "info");
+    let (enc, mut sender) = suite
+        .setup_sender_with_seed(&receiver.public, &info, &seed)
+        .expect("SetupBaseS");
+    assert_eq!(enc, hex_field(v, "enc"), "{label}: enc");
+    let mut receiver_context = suite
+        .setup_receiver(&enc, &receiver.private, &info)
+        .expect("SetupBaseR");
+
+    // Contexts advance one message at a time, so gaps between the listed
+    // sequence numbers are filled with throwaway messages. A file without
+    // sequence numbers gives the nonce, base_nonce XOR seq.
+    let base_nonce = hex_field(v, "base_nonce");
+    let mut next_sequence = 0;
+    for encryption in v["encryptions"].as_array().expect("encryptions") {
+        let sequence = match encryption.get("seq") {
+            Some(seq) => seq.as_u64().expect("seq"),
+            None => sequence_of(&hex_field(encryption, "nonce"), &base_nonce),
+        };
+        while next_sequence < sequence {
+            let filler = sender.seal(b"", b"").expect("filler seal");
+            receiver_context.open(b"", &filler).expect("filler open");
+            next_sequence += 1;
+        }
+        let aad = hex_field(encryption, "aad");
+        let plaintext = field(encryption, &["plaintext", "pt"]);
+        let ciphertext = sender.seal(&aad, &plaintext).expect("seal");
+        assert_eq!(
+            ciphertext,
+            field(encryption, &["ciphertext", "ct"]),
+            "{label}: ciphertext at seq {sequence}"
+        );
+        assert_eq!(
+            receiver_context.open(&aad, &ciphertext).expect("open"),
+            plaintext,
+            "{label}: seq {sequence}"
+        );
+        next_sequence += 1;
+    }
+    for export in v["exports"].as_array().expect("exports") {
+        let exporter_context = hex_field(export, "exporter_context");
+        let length = export["L"].as_u64().expect("L") as usize;
+        let expected = hex_field(export, "exported_value");
+        assert_eq!(
+            *sender.export(&exporter_context, length).expect("export"),
+            expected,
+            "{label}: sender export"
+        );
+        let received = receiver_context
+            .export(&exporter_context, length)
+            .expect("export");
+        assert_eq!(*received, expected, "{label}: receiver export");
+    }
+}
+
+/// `seq` such that `nonce == base_nonce XOR I2OSP(seq, Nn)`.
+fn sequence_of(nonce: &[u8], base_nonce: &[u8]) -> u64 {
+    let xor: Vec<u8> = nonce.iter().zip(base_nonce).map(|(a, b)| a ^ b).collect();
+    let (high, low) = xor.split_at(xor.len() - 8);
+    assert!(
+        high.iter().all(|&b| b == 0),
+        "sequence number beyond 64 bits"
+    );
+    u64::from_be_bytes(low.try_into().expect("8 bytes"))
+}
