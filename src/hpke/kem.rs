@@ -68,6 +68,16 @@ pub trait Kem: Send + Sync {
         self.derive_key_pair(ikm)
     }
 
+    /// `private_key` (in either form) in the expanded form
+    /// [`Kem::derive_key_pair_expanded`] returns; for KEMs without one, a
+    /// copy of the key.
+    fn expand_private_key(&self, private_key: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+        if private_key.len() != self.private_key_len() {
+            return Err(Error::InvalidLength);
+        }
+        Ok(Zeroizing::new(private_key.to_vec()))
+    }
+
     /// The public key of `private_key` (in either form [`Kem::decap`] takes).
     fn public_key(&self, private_key: &[u8]) -> Result<Vec<u8>, Error>;
 

@@ -210,6 +210,12 @@ impl Kem for XWing {
         })
     }
 
+    fn expand_private_key(&self, private_key: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+        Ok(Zeroizing::new(
+            Expanded::from_private_key(private_key)?.0.to_vec(),
+        ))
+    }
+
     fn public_key(&self, private_key: &[u8]) -> Result<Vec<u8>, Error> {
         Ok(Expanded::from_private_key(private_key)?.public_key())
     }
