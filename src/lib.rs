@@ -7,7 +7,9 @@
 //!   listed in [`suite::CIPHER_SUITES`], on the crate's own HPKE core
 //!   ([`hpke`]) and well-kept primitive crates (dalek, RustCrypto).
 //! - [`Rand`] is a ChaCha20 CSPRNG seeded once from the OS.
-//! - [`Provider`] bundles both with a storage provider for OpenMLS.
+//! - [`Store`] is OpenMLS's storage on RocksDB, from which superseded
+//!   secrets cannot be recovered (see [`store`]).
+//! - [`Provider`] bundles the three for OpenMLS, with transactions.
 //!
 //! Secrets held in polymls's own types are zeroized on drop and never shown
 //! by `Debug`. Bad input (wrong lengths, invalid points, tampered
@@ -17,9 +19,15 @@ pub mod crypto;
 mod error;
 pub mod hpke;
 mod provider;
+pub mod store;
 pub mod suite;
 
 pub use crypto::rand::{Rand, RandError};
 pub use crypto::Crypto;
 pub use error::Error;
 pub use provider::Provider;
+#[cfg(feature = "store")]
+pub use provider::{TransactionError, TransactionProvider};
+#[cfg(feature = "store")]
+pub use store::Store;
+pub use store::{StoreError, StoreOptions};

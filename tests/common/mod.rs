@@ -64,3 +64,4 @@ impl Counts {
         assert!(total > 0, "{file}: no case ran");
     }
 }
+pub mod member;

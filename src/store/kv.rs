@@ -1,0 +1,145 @@
+//! The [`Store`] handle over the vault: writing through, or collecting a
+//! transaction's writes.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use zeroize::Zeroizing;
+
+use super::vault::{Op, Records, Vault};
+use super::{StoreError, StoreOptions};
+
+/// A pending change in a transaction: a value (and whether it is secret),
+/// or a deletion.
+type Pending = Option<(Zeroizing<Vec<u8>>, bool)>;
+
+/// A transaction's pending changes, by record name.
+type PendingChanges = Arc<Mutex<BTreeMap<Vec<u8>, Pending>>>;
+
+/// OpenMLS's `StorageProvider` on RocksDB. Cheap to clone: clones share
+/// the open database.
+///
+/// A store either writes through (each OpenMLS call lands atomically on its
+/// own) or, when made by [`Store::begin`], collects the writes of a
+/// transaction, reads its own writes, and lands them all at once on
+/// [`Store::commit`].
+#[derive(Clone)]
+pub struct Store {
+    vault: Arc<Vault>,
+    pending: Option<PendingChanges>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("in_transaction", &self.pending.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the store in `dir` (created if missing), durable.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Store, StoreError> {
+        Self::open_with(dir, StoreOptions::default())
+    }
+
+    /// Opens the store in `dir` with `options`. Finishes or undoes any
+    /// commit a crash interrupted. Fails with [`StoreError::UnknownFormat`]
+    /// on a store of another format version.
+    pub fn open_with(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store, StoreError> {
+        Ok(Store {
+            vault: Arc::new(Vault::open(dir.as_ref(), options.durable)?),
+            pending: None,
+        })
+    }
+
+    /// A transaction on this store: its writes are visible to its own reads
+    /// and land together, or not at all, on [`Store::commit`].
+    pub fn begin(&self) -> Store {
+        Store {
+            vault: Arc::clone(&self.vault),
+            pending: Some(Arc::new(Mutex::new(BTreeMap::new()))),
+        }
+    }
+
+    /// Lands a transaction's writes atomically; every secret they supersede
+    /// is unrecoverable when this returns. A no-op on a write-through store.
+    pub fn commit(self) -> Result<(), StoreError> {
+        let Some(pending) = self.pending else {
+            return Ok(());
+        };
+        let pending = std::mem::take(&mut *pending.lock().unwrap_or_else(PoisonError::into_inner));
+        let ops = pending
+            .into_iter()
+            .map(|(name, change)| match change {
+                Some((value, secret)) => Op::Put {
+                    name,
+                    value,
+                    secret,
+                },
+                None => Op::Delete { name },
+            })
+            .collect();
+        self.vault.commit(ops)
+    }
+
+    /// The directory the store lives in.
+    pub fn directory(&self) -> &Path {
+        self.vault.directory()
+    }
+
+    pub(super) fn naming_key(&self) -> &[u8; 32] {
+        self.vault.naming_key()
+    }
+
+    pub(super) fn get(&self, name: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        if let Some(pending) = &self.pending {
+            if let Some(change) = pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(name)
+            {
+                return Ok(change.as_ref().map(|(value, _)| value.clone()));
+            }
+        }
+        self.vault.get(name)
+    }
+
+    pub(super) fn scan(&self, prefix: &[u8]) -> Result<Records, StoreError> {
+        let mut records: BTreeMap<Vec<u8>, Zeroizing<Vec<u8>>> =
+            self.vault.scan(prefix)?.into_iter().collect();
+        if let Some(pending) = &self.pending {
+            let pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
+            let range = pending.range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded));
+            for (name, change) in range.take_while(|(name, _)| name.starts_with(prefix)) {
+                match change {
+                    Some((value, _)) => records.insert(name.clone(), value.clone()),
+                    None => records.remove(name),
+                };
+            }
+        }
+        Ok(records.into_iter().collect())
+    }
+
+    pub(super) fn apply(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        match &self.pending {
+            None => self.vault.commit(ops),
+            Some(pending) => {
+                let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
+                for op in ops {
+                    match op {
+                        Op::Put {
+                            name,
+                            value,
+                            secret,
+                        } => pending.insert(name, Some((value, secret))),
+                        Op::Delete { name } => pending.insert(name, None),
+                    };
+                }
+                Ok(())
+            }
+        }
+    }
+}

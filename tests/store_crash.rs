@@ -1,0 +1,130 @@
+//! Crash safety: a scripted group session runs in a child process that is
+//! killed with SIGKILL at random points, again and again on the same store.
+//! After each kill the store reopens, nothing committed is lost, and the
+//! group still processes the next commit and message.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::member::Member;
+use openmls::prelude::Ciphersuite;
+
+const SUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
+const GROUP: &[u8] = b"crash group";
+const CHILD: &str = "POLYMLS_CRASH_CHILD_DIR";
+const KILLS: usize = 60;
+
+/// In the child: Alice sends messages and commits self-updates, each in a
+/// transaction, reporting every epoch that has landed, until killed.
+fn child(dir: &std::path::Path) -> ! {
+    let mut alice = Member::load(dir, "alice", SUITE, GROUP);
+    println!("ready epoch={}", alice.epoch());
+    for round in 0u64.. {
+        if round % 3 == 2 {
+            alice.self_update();
+        } else {
+            alice.send(b"a message that may never land");
+        }
+        println!("landed epoch={}", alice.epoch());
+    }
+    unreachable!()
+}
+
+/// The epoch in a child's progress line.
+fn epoch_of(line: &str) -> Option<u64> {
+    line.split("epoch=").nth(1)?.trim().parse().ok()
+}
+
+#[test]
+fn survives_sigkill_at_random_points() {
+    if let Ok(dir) = std::env::var(CHILD) {
+        child(std::path::Path::new(&dir));
+    }
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut alice = Member::new(root.path(), "alice", SUITE);
+    alice.create_group(GROUP);
+    drop(alice);
+
+    let rand = polymls::Rand::default();
+    let (mut kills, mut landed_total) = (0, 0);
+    for round in 0..KILLS {
+        let mut process = Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "--exact",
+                "survives_sigkill_at_random_points",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, root.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn child");
+        // libtest prints "test <name> ... " before the test's own output,
+        // so progress lines are matched anywhere in a line.
+        let mut lines = BufReader::new(process.stdout.take().expect("stdout")).lines();
+        let ready = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find(|l| l.contains("ready epoch="))
+            .expect("child ready");
+        let start_epoch = epoch_of(&ready).expect("epoch");
+
+        let mut delay = [0u8; 1];
+        rand.fill(&mut delay);
+        std::thread::sleep(Duration::from_micros(200 * delay[0] as u64));
+        assert!(
+            process.try_wait().expect("poll").is_none(),
+            "the child must still be running when killed"
+        );
+        process.kill().expect("SIGKILL");
+        process.wait().expect("reap");
+        kills += 1;
+
+        // Everything the child reported before dying had landed.
+        let reported: Vec<u64> = lines
+            .map_while(Result::ok)
+            .filter_map(|l| epoch_of(&l))
+            .collect();
+        landed_total += reported.len();
+        let last_reported = reported.last().copied().unwrap_or(start_epoch);
+
+        let started = Instant::now();
+        let mut alice = Member::load(root.path(), "alice", SUITE, GROUP);
+        let epoch = alice.epoch();
+        assert!(
+            epoch == last_reported || epoch == last_reported + 1,
+            "round {round}: the store holds epoch {epoch}, the child last reported {last_reported}"
+        );
+
+        // The group still works: a new member joins, a message and a commit
+        // go both ways, and the member leaves again.
+        let name = format!("bob{round}");
+        let mut bob = Member::new(root.path(), &name, SUITE);
+        let (_, welcome) = alice.add(&[bob.key_package()]);
+        bob.join(&welcome);
+        let message = alice.send(b"after the crash");
+        assert_eq!(
+            bob.receive(&message).as_deref(),
+            Some(&b"after the crash"[..])
+        );
+        let commit = bob.self_update();
+        alice.receive(&commit);
+        let reply = bob.send(b"still here");
+        assert_eq!(alice.receive(&reply).as_deref(), Some(&b"still here"[..]));
+        assert_eq!(alice.epoch_authenticator(), bob.epoch_authenticator());
+        alice.remove(&name);
+        if round % 10 == 0 {
+            println!(
+                "round {round}: recovered at epoch {epoch} in {:?}",
+                started.elapsed()
+            );
+        }
+    }
+    println!(
+        "{kills} SIGKILLs survived; the children landed {landed_total} operations between them"
+    );
+    assert!(kills >= 50);
+}
