@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Turns one criterion run into BENCHMARKS.md's tables and chart.
+
+Reads every <criterion dir>/**/new/{benchmark,estimates}.json, takes each
+benchmark's median, prints Markdown tables (per group, with ratios to
+polymls and to the floor) and writes benches/chart.svg: a bar chart of the
+HPKE and KDF operations, polymls against its peers, that a reader takes in at
+a glance. Usage: scripts/bench-report.py [criterion dir] > report.md
+"""
+import json
+import os
+import sys
+from collections import defaultdict
+
+root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "criterion")
+
+results = {}  # (group, operation, implementation, size) -> median ns
+for directory, _, files in os.walk(root):
+    if not directory.endswith(os.path.join("new")) or "benchmark.json" not in files:
+        continue
+    with open(os.path.join(directory, "benchmark.json")) as f:
+        meta = json.load(f)
+    with open(os.path.join(directory, "estimates.json")) as f:
+        median = json.load(f)["median"]["point_estimate"]
+    operation, _, implementation = meta["function_id"].partition("/")
+    results[(meta["group_id"], operation, implementation, meta.get("value_str") or "")] = median
+
+
+def fmt(ns):
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.1f} µs"
+    return f"{ns:.0f} ns"
+
+
+rows = defaultdict(dict)
+for (group, operation, implementation, size), ns in results.items():
+    rows[(group, operation, size)][implementation] = ns
+
+def floor_of(group, operation):
+    """The sum of the primitive calls an HPKE operation cannot avoid."""
+    get = lambda op, impl: results.get(("floor", op, impl, ""), 0)
+    base = get("x25519_base", "dalek")
+    var = min(get("x25519_dh", "libcrux") or 1e18, get("x25519_dh", "dalek") or 1e18)
+    hkdf = get("hkdf_sha256", "rustcrypto")
+    aead = get("aes128gcm_seal", "rustcrypto")
+    enc = get("mlkem768_encaps", "libcrux")
+    dec = get("mlkem768_decaps", "libcrux")
+    xwing = group.endswith("xwing")
+    table = {
+        "seal": base + var + hkdf + aead + (enc if xwing else 0),
+        "open": var + base + hkdf + aead + (dec if xwing else 0),
+        "setup_sender_and_export": base + var + hkdf + (enc if xwing else 0),
+        "setup_receiver_and_export": var + base + hkdf + (dec if xwing else 0),
+        "derive_key_pair": base + hkdf,
+    }
+    return table.get(operation)
+
+
+print("| group | operation | size | polymls | " + " | ".join(["peer (median, peer/polymls)"]) + " | floor (polymls/floor) |")
+print("|---|---|---|---|---|---|")
+for (group, operation, size), impls in sorted(rows.items()):
+    if group == "floor":
+        continue
+    ours = impls.get("polymls") or impls.get("polymls-durable")
+    peers = []
+    for implementation, ns in sorted(impls.items()):
+        if implementation.startswith("polymls"):
+            continue
+        ratio = f"{ns / ours:.2f}x" if ours else "-"
+        peers.append(f"{implementation}: {fmt(ns)} ({ratio})")
+    extra = [f"{k}: {fmt(v)}" for k, v in sorted(impls.items()) if k.startswith("polymls") and k != "polymls" and impls.get("polymls")]
+    lowest = floor_of(group, operation) if group.startswith("hpke") else None
+    floor_cell = f"{fmt(lowest)} ({ours / lowest:.2f}x)" if lowest and ours else "-"
+    print(f"| {group} | {operation} | {size} | {fmt(ours) if ours else '-'} | {'; '.join(extra + peers)} | {floor_cell} |")
+
+print()
+print("| floor primitive | implementation | median |")
+print("|---|---|---|")
+for (group, operation, implementation, _), ns in sorted(results.items()):
+    if group == "floor":
+        print(f"| {operation} | {implementation} | {fmt(ns)} |")
+
+# The chart: HPKE and KDF operations, one bar per implementation, relative
+# to polymls (1.0 = polymls; longer bars are slower).
+chart_rows = [(f"{g.split('/')[-1]} {op}", impls) for (g, op, size), impls in sorted(rows.items())
+              if (g.startswith("hpke") or g == "kdf") and impls.get("polymls")]
+colors = {"polymls": "#2a7", "openmls_rust_crypto": "#c63", "openmls_libcrux_crypto": "#36c", "hpke": "#a5c", "rustcrypto-direct": "#888"}
+bar, gap, left, scale = 9, 8, 260, 120
+height = sum(len(impls) * bar + gap for _, impls in chart_rows) + 60
+svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + 5 * scale + 40}" height="{height}" font-family="sans-serif" font-size="11">',
+       f'<text x="10" y="16" font-size="13">Median time relative to polymls (1.0x = polymls; shorter is faster), one run</text>']
+y = 30
+for x in range(0, 6):
+    svg.append(f'<line x1="{left + x * scale}" y1="{y}" x2="{left + x * scale}" y2="{height - 10}" stroke="#ddd"/>')
+    svg.append(f'<text x="{left + x * scale - 6}" y="{height - 2}">{x}x</text>')
+for label, impls in chart_rows:
+    ours = impls["polymls"]
+    svg.append(f'<text x="10" y="{y + bar * len(impls) / 2 + 4}">{label}</text>')
+    for implementation, ns in sorted(impls.items(), key=lambda kv: kv[0] != "polymls"):
+        width = min(ns / ours, 5) * scale
+        color = colors.get(implementation, "#999")
+        svg.append(f'<rect x="{left}" y="{y}" width="{width:.1f}" height="{bar - 1}" fill="{color}"><title>{implementation}: {fmt(ns)}</title></rect>')
+        y += bar
+    y += gap
+legend_x = left + 3 * scale
+for i, (name, color) in enumerate(colors.items()):
+    svg.append(f'<rect x="{legend_x}" y="{40 + i * 14}" width="10" height="10" fill="{color}"/><text x="{legend_x + 14}" y="{49 + i * 14}">{name}</text>')
+svg.append("</svg>")
+chart = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benches", "chart.svg")
+with open(chart, "w") as f:
+    f.write("\n".join(svg) + "\n")
+print(f"\nchart written to {os.path.relpath(chart)}", file=sys.stderr)
