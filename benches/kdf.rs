@@ -2,7 +2,8 @@
 //! `hkdf_extract`, `hkdf_expand` (32 and 64 bytes), `hmac`, `hash`, and an
 //! MLS `ExpandWithLabel` / `DeriveSecret` as OpenMLS issues them (encode
 //! the KDFLabel, then one expand), for polymls next to its peers and next to
-//! the RustCrypto primitive called directly.
+//! the RustCrypto primitive called directly. The AEAD calls (AES-128-GCM
+//! seal and open of a 256-byte message, as for every MLS message) too.
 
 mod common;
 
@@ -10,10 +11,12 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use openmls_traits::crypto::OpenMlsCrypto;
-use openmls_traits::types::HashType;
+use openmls_traits::types::{AeadType, HashType};
 
 const SECRET: [u8; 32] = [0x11; 32];
 const MESSAGE: [u8; 256] = [0x22; 256];
+const AEAD_KEY: [u8; 16] = [0x33; 16];
+const NONCE: [u8; 12] = [0x44; 12];
 
 /// RFC 9420 §8: `KDFLabel { uint16 length; opaque label<V> = "MLS 1.0 " + label; opaque context<V>; }`.
 fn kdf_label(label: &str, context: &[u8], length: u16) -> Vec<u8> {
@@ -84,6 +87,35 @@ fn providers(c: &mut Criterion) {
         group.bench_function(format!("derive_secret/{name}"), |b| {
             b.iter(|| expand_with_label(crypto, black_box(&SECRET), "epoch", b"", 32))
         });
+        let sealed = crypto
+            .aead_encrypt(AeadType::Aes128Gcm, &AEAD_KEY, &MESSAGE, &NONCE, b"")
+            .expect("seal");
+        group.bench_function(format!("aead_seal/{name}"), |b| {
+            b.iter(|| {
+                crypto
+                    .aead_encrypt(
+                        AeadType::Aes128Gcm,
+                        black_box(&AEAD_KEY),
+                        &MESSAGE,
+                        &NONCE,
+                        b"",
+                    )
+                    .expect("seal")
+            })
+        });
+        group.bench_function(format!("aead_open/{name}"), |b| {
+            b.iter(|| {
+                crypto
+                    .aead_decrypt(
+                        AeadType::Aes128Gcm,
+                        black_box(&AEAD_KEY),
+                        &sealed,
+                        &NONCE,
+                        b"",
+                    )
+                    .expect("open")
+            })
+        });
     }
     group.finish();
 }
@@ -119,6 +151,25 @@ fn primitives(c: &mut Criterion) {
     });
     group.bench_function("hash/rustcrypto-direct", |b| {
         b.iter(|| sha2::Sha256::digest(black_box(&MESSAGE)))
+    });
+    // Keyed per call, as OpenMLS hands the provider a key with every message.
+    use aes_gcm::aead::{Aead, KeyInit};
+    let sealed = aes_gcm::Aes128Gcm::new(&AEAD_KEY.into())
+        .encrypt(&NONCE.into(), &MESSAGE[..])
+        .expect("seal");
+    group.bench_function("aead_seal/rustcrypto-direct", |b| {
+        b.iter(|| {
+            aes_gcm::Aes128Gcm::new(black_box(&AEAD_KEY).into())
+                .encrypt(&NONCE.into(), &MESSAGE[..])
+                .expect("seal")
+        })
+    });
+    group.bench_function("aead_open/rustcrypto-direct", |b| {
+        b.iter(|| {
+            aes_gcm::Aes128Gcm::new(black_box(&AEAD_KEY).into())
+                .decrypt(&NONCE.into(), &sealed[..])
+                .expect("open")
+        })
     });
     group.finish();
 }

@@ -219,7 +219,8 @@ fn compare<A: hpke::aead::Aead, K: hpke::kdf::Kdf, M: hpke::Kem>(
     // The `hpke` crate stores X25519 private keys clamped, RFC 9180 (and its
     // vectors) keeps DeriveKeyPair's output unclamped: compare both through
     // their parser, which normalizes.
-    let ours_normalized = M::PrivateKey::from_bytes(&receiver.private).expect("they parse our private key");
+    let ours_normalized =
+        M::PrivateKey::from_bytes(&receiver.private).expect("they parse our private key");
     assert_eq!(
         ours_normalized.to_bytes().as_slice(),
         their_sk.to_bytes().as_slice(),

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
-use polymls::Provider;
+use polymls::{Provider, TransactionProvider};
 
 pub struct Member {
     pub name: String,
@@ -24,6 +24,10 @@ pub struct Member {
 /// Serializes a message as it would cross the network.
 pub fn wire(message: &MlsMessageOut) -> Vec<u8> {
     message.tls_serialize_detached().expect("serialize message")
+}
+
+fn debug(error: impl std::fmt::Debug) -> String {
+    format!("{error:?}")
 }
 
 fn parse(bytes: &[u8]) -> MlsMessageIn {
@@ -154,8 +158,17 @@ impl Member {
             .clone()
     }
 
-    /// Commits adding `key_packages`; returns (commit, welcome).
-    pub fn add(&mut self, key_packages: &[KeyPackage]) -> (Vec<u8>, Vec<u8>) {
+    /// Runs `operation` on the group in one transaction; panics with `what`
+    /// and the error if it fails.
+    fn transact<T>(
+        &mut self,
+        what: &str,
+        operation: impl FnOnce(
+            &mut MlsGroup,
+            &TransactionProvider<'_>,
+            &SignatureKeyPair,
+        ) -> Result<T, String>,
+    ) -> T {
         let Member {
             provider,
             signer,
@@ -163,18 +176,18 @@ impl Member {
             ..
         } = self;
         let group = group.as_mut().expect("in a group");
-        let (commit, welcome) = provider
-            .transaction(|p| {
-                let (commit, welcome, _) = group.add_members(p, signer, key_packages)?;
-                group.merge_pending_commit(p).map_err(|_| {
-                    AddMembersError::<polymls::StoreError>::GroupStateError(
-                        MlsGroupStateError::PendingCommit,
-                    )
-                })?;
-                Ok::<_, AddMembersError<polymls::StoreError>>((commit, welcome))
-            })
-            .expect("add members");
-        (wire(&commit), wire(&welcome))
+        provider
+            .transaction(|p| operation(group, p, signer))
+            .unwrap_or_else(|e| panic!("{what}: {e}"))
+    }
+
+    /// Commits adding `key_packages`; returns (commit, welcome).
+    pub fn add(&mut self, key_packages: &[KeyPackage]) -> (Vec<u8>, Vec<u8>) {
+        self.transact("add members", |group, p, signer| {
+            let (commit, welcome, _) = group.add_members(p, signer, key_packages).map_err(debug)?;
+            group.merge_pending_commit(p).map_err(debug)?;
+            Ok((wire(&commit), wire(&welcome)))
+        })
     }
 
     pub fn join(&mut self, welcome: &[u8]) {
@@ -194,142 +207,84 @@ impl Member {
     }
 
     pub fn send(&mut self, text: &[u8]) -> Vec<u8> {
-        let Member {
-            provider,
-            signer,
-            group,
-            ..
-        } = self;
-        let group = group.as_mut().expect("in a group");
-        wire(
-            &provider
-                .transaction(|p| group.create_message(p, signer, text))
-                .expect("create message"),
-        )
+        self.transact("create message", |group, p, signer| {
+            group
+                .create_message(p, signer, text)
+                .map(|m| wire(&m))
+                .map_err(debug)
+        })
     }
 
     /// Processes `message`: returns the plaintext of an application message;
     /// merges commits and stores proposals.
     pub fn receive(&mut self, message: &[u8]) -> Option<Vec<u8>> {
-        let Member {
-            provider, group, ..
-        } = self;
-        let group = group.as_mut().expect("in a group");
         let message = parse(message)
             .try_into_protocol_message()
             .expect("protocol message");
-        provider
-            .transaction(|p| {
-                let processed = group
-                    .process_message(p, message)
-                    .map_err(|e| format!("{e:?}"))?;
-                Ok::<_, String>(match processed.into_content() {
-                    ProcessedMessageContent::ApplicationMessage(m) => Some(m.into_bytes()),
-                    ProcessedMessageContent::StagedCommitMessage(commit) => {
-                        group
-                            .merge_staged_commit(p, *commit)
-                            .map_err(|e| format!("{e:?}"))?;
-                        None
-                    }
-                    ProcessedMessageContent::ProposalMessage(proposal) => {
-                        group
-                            .store_pending_proposal(p.storage(), *proposal)
-                            .map_err(|e| format!("{e:?}"))?;
-                        None
-                    }
-                    _ => None,
-                })
+        self.transact("process message", |group, p, _| {
+            let processed = group.process_message(p, message).map_err(debug)?;
+            Ok(match processed.into_content() {
+                ProcessedMessageContent::ApplicationMessage(m) => Some(m.into_bytes()),
+                ProcessedMessageContent::StagedCommitMessage(commit) => {
+                    group.merge_staged_commit(p, *commit).map_err(debug)?;
+                    None
+                }
+                ProcessedMessageContent::ProposalMessage(proposal) => {
+                    group
+                        .store_pending_proposal(p.storage(), *proposal)
+                        .map_err(debug)?;
+                    None
+                }
+                _ => None,
             })
-            .expect("process message")
+        })
     }
 
     /// Commits a self-update; returns the commit.
     pub fn self_update(&mut self) -> Vec<u8> {
-        let Member {
-            provider,
-            signer,
-            group,
-            ..
-        } = self;
-        let group = group.as_mut().expect("in a group");
-        let bundle = provider
-            .transaction(|p| {
-                let bundle = group
-                    .self_update(p, signer, LeafNodeParameters::default())
-                    .map_err(|e| format!("{e:?}"))?;
-                group
-                    .merge_pending_commit(p)
-                    .map_err(|e| format!("{e:?}"))?;
-                Ok::<_, String>(bundle)
-            })
-            .expect("self update");
-        wire(bundle.commit())
+        self.transact("self update", |group, p, signer| {
+            let bundle = group
+                .self_update(p, signer, LeafNodeParameters::default())
+                .map_err(debug)?;
+            group.merge_pending_commit(p).map_err(debug)?;
+            Ok(wire(bundle.commit()))
+        })
     }
 
     /// Proposes a self-update without committing it; returns the proposal.
     pub fn propose_update(&mut self) -> Vec<u8> {
-        let Member {
-            provider,
-            signer,
-            group,
-            ..
-        } = self;
-        let group = group.as_mut().expect("in a group");
-        let (proposal, _) = provider
-            .transaction(|p| group.propose_self_update(p, signer, LeafNodeParameters::default()))
-            .expect("propose update");
-        wire(&proposal)
+        self.transact("propose update", |group, p, signer| {
+            let (proposal, _) = group
+                .propose_self_update(p, signer, LeafNodeParameters::default())
+                .map_err(debug)?;
+            Ok(wire(&proposal))
+        })
     }
 
     /// Commits the pending proposals; returns the commit.
     pub fn commit_pending(&mut self) -> Vec<u8> {
-        let Member {
-            provider,
-            signer,
-            group,
-            ..
-        } = self;
-        let group = group.as_mut().expect("in a group");
-        let commit = provider
-            .transaction(|p| {
-                let (commit, _, _) = group
-                    .commit_to_pending_proposals(p, signer)
-                    .map_err(|e| format!("{e:?}"))?;
-                group
-                    .merge_pending_commit(p)
-                    .map_err(|e| format!("{e:?}"))?;
-                Ok::<_, String>(commit)
-            })
-            .expect("commit pending proposals");
-        wire(&commit)
+        self.transact("commit pending proposals", |group, p, signer| {
+            let (commit, _, _) = group
+                .commit_to_pending_proposals(p, signer)
+                .map_err(debug)?;
+            group.merge_pending_commit(p).map_err(debug)?;
+            Ok(wire(&commit))
+        })
     }
 
     /// Commits removing the member called `name`; returns the commit.
     pub fn remove(&mut self, name: &str) -> Vec<u8> {
-        let Member {
-            provider,
-            signer,
-            group,
-            ..
-        } = self;
-        let group = group.as_mut().expect("in a group");
-        let index = group
+        let index = self
+            .group()
             .members()
             .find(|m| m.credential.serialized_content() == name.as_bytes())
             .expect("member to remove")
             .index;
-        let commit = provider
-            .transaction(|p| {
-                let (commit, _, _) = group
-                    .remove_members(p, signer, &[index])
-                    .map_err(|e| format!("{e:?}"))?;
-                group
-                    .merge_pending_commit(p)
-                    .map_err(|e| format!("{e:?}"))?;
-                Ok::<_, String>(commit)
-            })
-            .expect("remove member");
-        wire(&commit)
+        self.transact("remove member", |group, p, signer| {
+            let (commit, _, _) = group.remove_members(p, signer, &[index]).map_err(debug)?;
+            group.merge_pending_commit(p).map_err(debug)?;
+            Ok(wire(&commit))
+        })
     }
 
     /// Deletes the group from the store.
