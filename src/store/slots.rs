@@ -198,7 +198,11 @@ impl SlotFile {
     ) -> Result<(SlotId, u64, Zeroizing<[u8; 32]>), StoreError> {
         let (slot, generation, half) = match slot {
             Some((slot, current)) => {
-                let halves = &self.slots[slot as usize];
+                // The slot number comes from a stored record header.
+                let halves = self
+                    .slots
+                    .get(slot as usize)
+                    .ok_or(StoreError::Corrupted("record names a missing key slot"))?;
                 let spare = usize::from(halves[0].generation == current);
                 (slot, current + 1, spare)
             }
