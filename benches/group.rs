@@ -2,8 +2,10 @@
 //! 100 members (1,000 with `POLYMLS_BENCH_1000=1`): create a group, join
 //! from a Welcome, send and receive an application message, a self-update
 //! commit and its processing, add, remove. The full polymls provider (its
-//! durable RocksDB store) next to `openmls_rust_crypto` on memory storage
-//! and on file-backed SQLite storage.
+//! durable RocksDB store, every OpenMLS call landing on its own) next to
+//! `openmls_rust_crypto` on memory storage and on file-backed SQLite
+//! storage; the store without syncing and polymls crypto on memory storage
+//! show where polymls's time goes.
 
 mod common;
 
@@ -108,7 +110,7 @@ fn join<P: OpenMlsProvider>(member: &Member<P>, welcome: MlsMessageOut) -> MlsGr
 }
 
 /// Alice and Bob on the provider under test, in a group of `size` members
-/// (the others are key packages from a helper provider that never join).
+/// (the others are key packages of members who never join).
 struct Session<P: OpenMlsProvider> {
     alice: Member<P>,
     bob: Member<P>,
@@ -119,7 +121,6 @@ struct Session<P: OpenMlsProvider> {
 fn session<P: OpenMlsProvider>(make: &impl Fn() -> P, size: usize) -> Session<P> {
     let alice = Member::new("alice", make());
     let bob = Member::new("bob", make());
-    let filler = Member::new("filler", OpenMlsRustCrypto::default());
     let mut alice_group = MlsGroup::new(
         &alice.provider,
         &alice.signer,
@@ -127,7 +128,10 @@ fn session<P: OpenMlsProvider>(make: &impl Fn() -> P, size: usize) -> Session<P>
         alice.credential.clone(),
     )
     .expect("group");
-    let mut key_packages: Vec<KeyPackage> = (2..size).map(|_| filler.key_package()).collect();
+    // Each filler its own member: a group refuses two leaves with one signature key.
+    let mut key_packages: Vec<KeyPackage> = (2..size)
+        .map(|i| Member::new(&format!("filler{i}"), OpenMlsRustCrypto::default()).key_package())
+        .collect();
     key_packages.push(bob.key_package());
     let (_, welcome, _) = alice_group
         .add_members(&alice.provider, &alice.signer, &key_packages)
@@ -218,14 +222,24 @@ fn bench_provider<P: OpenMlsProvider>(c: &mut Criterion, name: &str, make: impl 
         group.bench_function(BenchmarkId::new(format!("join/{name}"), size), |b| {
             b.iter_custom(|n| {
                 let newcomer = Member::new("newcomer", make());
-                // The session and the Welcome in flight.
-                let mut state = (&mut s, None);
+                // The session, the Welcome in flight and the group joined,
+                // which leaves the newcomer's storage before the next join.
+                let mut state = (&mut s, None, None);
                 timed(
                     n,
                     &mut state,
-                    |(s, welcome)| *welcome = Some(s.add(&newcomer)),
-                    |(_, welcome)| drop(join(&newcomer, welcome.take().expect("welcome"))),
-                    |(s, _)| s.remove_last(),
+                    |(s, welcome, _)| *welcome = Some(s.add(&newcomer)),
+                    |(_, welcome, joined)| {
+                        *joined = Some(join(&newcomer, welcome.take().expect("welcome")))
+                    },
+                    |(s, _, joined): &mut (_, _, Option<MlsGroup>)| {
+                        joined
+                            .take()
+                            .expect("joined")
+                            .delete(newcomer.provider.storage())
+                            .expect("delete joined group");
+                        s.remove_last();
+                    },
                 )
             })
         });
@@ -292,6 +306,17 @@ fn groups(c: &mut Criterion) {
     bench_provider(c, "polymls", || {
         polymls::Provider::open(next()).expect("store")
     });
+    // The store without syncing (the OS writes back), and polymls crypto on
+    // memory storage: where the time of the durable store goes.
+    bench_provider(c, "polymls-fast", || {
+        polymls::Provider::open_with(next(), polymls::StoreOptions { durable: false })
+            .expect("store")
+    });
+    bench_provider(
+        c,
+        "polymls+memory",
+        polymls::Provider::<openmls_memory_storage::MemoryStorage>::default,
+    );
     bench_provider(c, "rust_crypto+memory", OpenMlsRustCrypto::default);
     bench_provider(c, "rust_crypto+sqlite", || {
         let connection =
