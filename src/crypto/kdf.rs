@@ -5,6 +5,8 @@
 //! concatenate into a temporary buffer.
 
 use hkdf::{Hkdf, HkdfExtract};
+use hmac::digest::generic_array::GenericArray;
+use hmac::digest::FixedOutput;
 use hmac::{Hmac, Mac};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -13,11 +15,22 @@ use crate::Error;
 
 /// A hash-sized secret (an HKDF pseudorandom key or an HMAC tag), kept in a
 /// fixed buffer that is zeroized on drop.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+#[derive(Clone)]
 pub struct Secret {
     bytes: [u8; MAX_DIGEST_LEN],
     len: usize,
 }
+
+/// Only the used bytes were ever written: zeroizing the whole 64-byte
+/// buffer for a SHA-256 secret cost a measurable share of an HKDF call
+/// (volatile writes, one byte each; see BENCHMARKS.md).
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.bytes[..self.len].zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for Secret {}
 
 impl Secret {
     fn from_slice(bytes: &[u8]) -> Self {
@@ -50,9 +63,9 @@ impl Hash {
             for part in parts {
                 mac.update(part);
             }
-            let mut tag = mac.finalize().into_bytes();
-            let secret = Secret::from_slice(&tag);
-            tag.zeroize();
+            // Straight into the secret's buffer: no temporary to wipe.
+            let mut secret = Secret { bytes: [0; MAX_DIGEST_LEN], len: self.output_len() };
+            FixedOutput::finalize_into(mac, GenericArray::from_mut_slice(&mut secret.bytes[..secret.len]));
             secret
         })
     }
