@@ -47,13 +47,17 @@ def floor_of(group, operation):
     aead = get("aes128gcm_seal", "rustcrypto")
     enc = get("mlkem768_encaps", "libcrux")
     dec = get("mlkem768_decaps", "libcrux")
+    keygen = get("mlkem768_keygen", "libcrux")
+    shake = get("shake256_96", "rustcrypto")
     xwing = group.endswith("xwing")
     table = {
         "seal": base + var + hkdf + aead + (enc if xwing else 0),
         "open": var + base + hkdf + aead + (dec if xwing else 0),
         "setup_sender_and_export": base + var + hkdf + (enc if xwing else 0),
         "setup_receiver_and_export": var + base + hkdf + (dec if xwing else 0),
-        "derive_key_pair": base + hkdf,
+        # X-Wing: the seed's SHAKE256 expansion, ML-KEM key generation and
+        # the X25519 public key; DHKEM: LabeledExtract/Expand and the public key.
+        "derive_key_pair": shake + keygen + base if xwing else base + hkdf,
     }
     return table.get(operation)
 
