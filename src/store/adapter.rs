@@ -96,8 +96,7 @@ impl Store {
         let mut plaintext = Zeroizing::new(Vec::new());
         plaintext.push(entity.label());
         plaintext.extend_from_slice(&aux.to_le_bytes());
-        ciborium::into_writer(value, &mut *plaintext)
-            .map_err(|e| StoreError::Encoding(e.to_string()))?;
+        Cbor::encode_into(value, &mut plaintext)?;
         Ok(Op::Put {
             name: self.name(entity, scope, parts),
             value: plaintext,

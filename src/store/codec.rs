@@ -10,8 +10,16 @@ use super::StoreError;
 
 /// A serde format for stored values.
 pub trait Codec {
+    /// Appends the encoding of `value` to `out`.
+    fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), StoreError>;
+
     /// Encodes `value`. The buffer is zeroized on drop: it may hold secrets.
-    fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Zeroizing<Vec<u8>>, StoreError>;
+    fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        let mut out = Zeroizing::new(Vec::new());
+        Self::encode_into(value, &mut out)?;
+        Ok(out)
+    }
+
     /// Decodes `bytes`; malformed input is an error, never a panic.
     fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError>;
 }
@@ -23,11 +31,8 @@ pub struct Cbor;
 const RECURSION_LIMIT: usize = 64;
 
 impl Codec for Cbor {
-    fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-        let mut out = Zeroizing::new(Vec::new());
-        ciborium::into_writer(value, &mut *out)
-            .map_err(|error| StoreError::Encoding(error.to_string()))?;
-        Ok(out)
+    fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), StoreError> {
+        ciborium::into_writer(value, out).map_err(|error| StoreError::Encoding(error.to_string()))
     }
 
     fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {

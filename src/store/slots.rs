@@ -92,6 +92,9 @@ pub struct SlotFile {
     slots: Vec<[Half; 2]>,
     free: Vec<SlotId>,
     sync: bool,
+    /// Whether a write since the last sync still waits for one: a commit
+    /// that stages and erases no key (every public write) syncs nothing.
+    unsynced: bool,
 }
 
 impl SlotFile {
@@ -162,6 +165,7 @@ impl SlotFile {
                 slots,
                 free,
                 sync,
+                unsynced: false,
             },
             keys,
         ))
@@ -225,6 +229,7 @@ impl SlotFile {
         };
         self.file
             .write_all_at(new.encode(slot).as_ref(), Self::offset(slot, half))?;
+        self.unsynced = true;
         self.slots[slot as usize][half] = new;
         Ok((slot, generation, key))
     }
@@ -250,6 +255,7 @@ impl SlotFile {
                 half.zeroize();
                 self.file
                     .write_all_at(&[0u8; HALF_LEN], Self::offset(slot, index))?;
+                self.unsynced = true;
             }
         }
         if halves.iter().all(Half::is_empty) && !self.free.contains(&slot) {
@@ -260,10 +266,11 @@ impl SlotFile {
 
     /// Makes the writes so far durable (a no-op when the store was opened
     /// without durability).
-    pub fn sync(&self) -> Result<(), StoreError> {
-        if self.sync {
+    pub fn sync(&mut self) -> Result<(), StoreError> {
+        if self.sync && self.unsynced {
             self.file.sync_data()?;
         }
+        self.unsynced = false;
         Ok(())
     }
 
