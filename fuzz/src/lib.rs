@@ -337,8 +337,9 @@ pub fn kdf_differential(data: &[u8]) {
                     assert_eq!(ours, theirs, "expand from an arbitrary PRK differs");
                 }
             }
-            use hmac::Mac;
-            let mut mac = <hmac::Hmac<$D> as Mac>::new_from_slice(salt).expect("any key length");
+            use hmac::{KeyInit, Mac};
+            let mut mac =
+                <hmac::Hmac<$D> as KeyInit>::new_from_slice(salt).expect("any key length");
             mac.update(ikm);
             assert_eq!(
                 $hash.hmac(salt, &[ikm]).as_bytes(),
