@@ -26,8 +26,8 @@ pub fn providers() -> Vec<(&'static str, Box<dyn OpenMlsCrypto>)> {
 pub fn criterion() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(30)
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(40)
         .noise_threshold(0.05)
 }
 

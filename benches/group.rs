@@ -2,7 +2,9 @@
 //! 100 members (1,000 with `POLYMLS_BENCH_1000=1`): create a group, join
 //! from a Welcome, send and receive an application message, a self-update
 //! commit and its processing, add, remove. The full polymls provider (its
-//! durable RocksDB store, every OpenMLS call landing on its own) next to
+//! durable RocksDB store) in two integrations, every OpenMLS call in one
+//! transaction as the provider's docs recommend (`polymls`), and every
+//! storage write landing on its own (`polymls-naive`), next to
 //! `openmls_rust_crypto` on memory storage and on file-backed SQLite
 //! storage; the store without syncing and polymls crypto on memory storage
 //! show where polymls's time goes.
@@ -43,18 +45,47 @@ impl OpenMlsProvider for RustCryptoSqlite {
     }
 }
 
-struct Member<P: OpenMlsProvider> {
-    provider: P,
+/// How an application hands OpenMLS its provider for one call.
+trait Calls {
+    /// The provider OpenMLS sees during the call.
+    type Provider<'a>: OpenMlsProvider;
+    /// Runs `f`, one OpenMLS call, and lands what it stored.
+    fn call<T>(&self, f: impl FnOnce(&Self::Provider<'_>) -> T) -> T;
+}
+
+/// The provider itself: each storage write lands on its own.
+struct Direct<P>(P);
+
+impl<P: OpenMlsProvider> Calls for Direct<P> {
+    type Provider<'a> = P;
+    fn call<T>(&self, f: impl FnOnce(&Self::Provider<'_>) -> T) -> T {
+        f(&self.0)
+    }
+}
+
+/// The polymls provider with every OpenMLS call in one transaction: one
+/// durable commit per call instead of one per write.
+struct Transactional(polymls::Provider);
+
+impl Calls for Transactional {
+    type Provider<'a> = polymls::TransactionProvider<'a>;
+    fn call<T>(&self, f: impl FnOnce(&Self::Provider<'_>) -> T) -> T {
+        self.0
+            .transaction(|provider| Ok::<_, std::convert::Infallible>(f(provider)))
+            .expect("transaction committed")
+    }
+}
+
+struct Member<C: Calls> {
+    provider: C,
     signer: SignatureKeyPair,
     credential: CredentialWithKey,
 }
 
-impl<P: OpenMlsProvider> Member<P> {
-    fn new(name: &str, provider: P) -> Self {
+impl<C: Calls> Member<C> {
+    fn new(name: &str, provider: C) -> Self {
         let signer = SignatureKeyPair::new(SUITE.signature_algorithm()).expect("signature key");
-        signer
-            .store(provider.storage())
-            .expect("store signature key");
+        provider.call(|p| signer.store(p.storage()).expect("store signature key"));
         let credential = CredentialWithKey {
             credential: BasicCredential::new(name.as_bytes().to_vec()).into(),
             signature_key: signer.public().into(),
@@ -67,11 +98,13 @@ impl<P: OpenMlsProvider> Member<P> {
     }
 
     fn key_package(&self) -> KeyPackage {
-        KeyPackage::builder()
-            .build(SUITE, &self.provider, &self.signer, self.credential.clone())
-            .expect("key package")
-            .key_package()
-            .clone()
+        self.provider.call(|p| {
+            KeyPackage::builder()
+                .build(SUITE, p, &self.signer, self.credential.clone())
+                .expect("key package")
+                .key_package()
+                .clone()
+        })
     }
 }
 
@@ -82,63 +115,80 @@ fn config() -> MlsGroupCreateConfig {
         .build()
 }
 
-fn process<P: OpenMlsProvider>(member: &Member<P>, group: &mut MlsGroup, message: MlsMessageOut) {
+fn process<C: Calls>(member: &Member<C>, group: &mut MlsGroup, message: MlsMessageOut) {
     let message = MlsMessageIn::from(message)
         .try_into_protocol_message()
         .expect("protocol message");
-    match group
-        .process_message(&member.provider, message)
-        .expect("process")
-        .into_content()
-    {
-        ProcessedMessageContent::StagedCommitMessage(commit) => group
-            .merge_staged_commit(&member.provider, *commit)
-            .expect("merge"),
+    let content = member
+        .provider
+        .call(|p| group.process_message(p, message).expect("process"))
+        .into_content();
+    match content {
+        ProcessedMessageContent::StagedCommitMessage(commit) => member
+            .provider
+            .call(|p| group.merge_staged_commit(p, *commit).expect("merge")),
         ProcessedMessageContent::ApplicationMessage(_) => {}
         other => panic!("unexpected {other:?}"),
     }
 }
 
-fn join<P: OpenMlsProvider>(member: &Member<P>, welcome: MlsMessageOut) -> MlsGroup {
+fn join<C: Calls>(member: &Member<C>, welcome: MlsMessageOut) -> MlsGroup {
     let MlsMessageBodyIn::Welcome(welcome) = MlsMessageIn::from(welcome).extract() else {
         panic!("welcome")
     };
-    StagedWelcome::new_from_welcome(&member.provider, config().join_config(), welcome, None)
-        .expect("stage welcome")
-        .into_group(&member.provider)
-        .expect("join")
+    let staged = member.provider.call(|p| {
+        StagedWelcome::new_from_welcome(p, config().join_config(), welcome, None)
+            .expect("stage welcome")
+    });
+    member
+        .provider
+        .call(|p| staged.into_group(p).expect("join"))
+}
+
+fn create<C: Calls>(member: &Member<C>) -> MlsGroup {
+    member.provider.call(|p| {
+        MlsGroup::new(p, &member.signer, &config(), member.credential.clone()).expect("group")
+    })
+}
+
+/// `member` commits to `group` with `commit` and merges it.
+fn commit_and_merge<C: Calls, T>(
+    member: &Member<C>,
+    group: &mut MlsGroup,
+    commit: impl FnOnce(&mut MlsGroup, &C::Provider<'_>) -> T,
+) -> T {
+    let out = member.provider.call(|p| commit(group, p));
+    member
+        .provider
+        .call(|p| group.merge_pending_commit(p).expect("merge"));
+    out
 }
 
 /// Alice and Bob on the provider under test, in a group of `size` members
 /// (the others are key packages of members who never join).
-struct Session<P: OpenMlsProvider> {
-    alice: Member<P>,
-    bob: Member<P>,
+struct Session<C: Calls> {
+    alice: Member<C>,
+    bob: Member<C>,
     alice_group: MlsGroup,
     bob_group: MlsGroup,
 }
 
-fn session<P: OpenMlsProvider>(make: &impl Fn() -> P, size: usize) -> Session<P> {
+fn session<C: Calls>(make: &impl Fn() -> C, size: usize) -> Session<C> {
     let alice = Member::new("alice", make());
     let bob = Member::new("bob", make());
-    let mut alice_group = MlsGroup::new(
-        &alice.provider,
-        &alice.signer,
-        &config(),
-        alice.credential.clone(),
-    )
-    .expect("group");
+    let mut alice_group = create(&alice);
     // Each filler its own member: a group refuses two leaves with one signature key.
     let mut key_packages: Vec<KeyPackage> = (2..size)
-        .map(|i| Member::new(&format!("filler{i}"), OpenMlsRustCrypto::default()).key_package())
+        .map(|i| {
+            Member::new(&format!("filler{i}"), Direct(OpenMlsRustCrypto::default())).key_package()
+        })
         .collect();
     key_packages.push(bob.key_package());
-    let (_, welcome, _) = alice_group
-        .add_members(&alice.provider, &alice.signer, &key_packages)
-        .expect("add");
-    alice_group
-        .merge_pending_commit(&alice.provider)
-        .expect("merge");
+    let (_, welcome, _) = commit_and_merge(&alice, &mut alice_group, |group, p| {
+        group
+            .add_members(p, &alice.signer, &key_packages)
+            .expect("add")
+    });
     let bob_group = join(&bob, welcome);
     Session {
         alice,
@@ -148,20 +198,16 @@ fn session<P: OpenMlsProvider>(make: &impl Fn() -> P, size: usize) -> Session<P>
     }
 }
 
-impl<P: OpenMlsProvider> Session<P> {
+impl<C: Calls> Session<C> {
     /// Alice adds a fresh member (of the provider under test); Bob processes.
-    fn add(&mut self, newcomer: &Member<P>) -> MlsMessageOut {
-        let (commit, welcome, _) = self
-            .alice_group
-            .add_members(
-                &self.alice.provider,
-                &self.alice.signer,
-                &[newcomer.key_package()],
-            )
-            .expect("add");
-        self.alice_group
-            .merge_pending_commit(&self.alice.provider)
-            .expect("merge");
+    fn add(&mut self, newcomer: &Member<C>) -> MlsMessageOut {
+        let key_package = newcomer.key_package();
+        let (commit, welcome, _) =
+            commit_and_merge(&self.alice, &mut self.alice_group, |group, p| {
+                group
+                    .add_members(p, &self.alice.signer, &[key_package])
+                    .expect("add")
+            });
         process(&self.bob, &mut self.bob_group, commit);
         welcome
     }
@@ -169,14 +215,32 @@ impl<P: OpenMlsProvider> Session<P> {
     /// Alice removes the last member; Bob processes.
     fn remove_last(&mut self) {
         let last = self.alice_group.members().last().expect("member").index;
-        let (commit, _, _) = self
-            .alice_group
-            .remove_members(&self.alice.provider, &self.alice.signer, &[last])
-            .expect("remove");
-        self.alice_group
-            .merge_pending_commit(&self.alice.provider)
-            .expect("merge");
+        let (commit, _, _) = commit_and_merge(&self.alice, &mut self.alice_group, |group, p| {
+            group
+                .remove_members(p, &self.alice.signer, &[last])
+                .expect("remove")
+        });
         process(&self.bob, &mut self.bob_group, commit);
+    }
+
+    /// Bob commits a self-update; Alice processes.
+    fn update(&mut self) {
+        let bundle = commit_and_merge(&self.bob, &mut self.bob_group, |group, p| {
+            group
+                .self_update(p, &self.bob.signer, LeafNodeParameters::default())
+                .expect("update")
+        });
+        process(&self.alice, &mut self.alice_group, bundle.commit().clone());
+    }
+
+    /// Alice sends an application message; Bob decrypts it.
+    fn message(&mut self) {
+        let message = self.alice.provider.call(|p| {
+            self.alice_group
+                .create_message(p, &self.alice.signer, b"hello")
+                .expect("message")
+        });
+        process(&self.bob, &mut self.bob_group, message);
     }
 }
 
@@ -199,7 +263,7 @@ fn timed<S>(
     total
 }
 
-fn bench_provider<P: OpenMlsProvider>(c: &mut Criterion, name: &str, make: impl Fn() -> P) {
+fn bench_provider<C: Calls>(c: &mut Criterion, name: &str, make: impl Fn() -> C) {
     let mut sizes = vec![2, 10, 100];
     if std::env::var_os("POLYMLS_BENCH_1000").is_some() {
         sizes.push(1000);
@@ -208,15 +272,7 @@ fn bench_provider<P: OpenMlsProvider>(c: &mut Criterion, name: &str, make: impl 
     for size in sizes {
         let creator = Member::new("creator", make());
         group.bench_function(BenchmarkId::new(format!("create/{name}"), size), |b| {
-            b.iter(|| {
-                MlsGroup::new(
-                    &creator.provider,
-                    &creator.signer,
-                    &config(),
-                    creator.credential.clone(),
-                )
-                .expect("group")
-            })
+            b.iter(|| create(&creator))
         });
         let mut s = session(&make, size);
         group.bench_function(BenchmarkId::new(format!("join/{name}"), size), |b| {
@@ -233,40 +289,20 @@ fn bench_provider<P: OpenMlsProvider>(c: &mut Criterion, name: &str, make: impl 
                         *joined = Some(join(&newcomer, welcome.take().expect("welcome")))
                     },
                     |(s, _, joined): &mut (_, _, Option<MlsGroup>)| {
-                        joined
-                            .take()
-                            .expect("joined")
-                            .delete(newcomer.provider.storage())
-                            .expect("delete joined group");
+                        let mut joined = joined.take().expect("joined");
+                        newcomer
+                            .provider
+                            .call(|p| joined.delete(p.storage()).expect("delete joined group"));
                         s.remove_last();
                     },
                 )
             })
         });
         group.bench_function(BenchmarkId::new(format!("message/{name}"), size), |b| {
-            b.iter(|| {
-                let message = s
-                    .alice_group
-                    .create_message(&s.alice.provider, &s.alice.signer, b"hello")
-                    .expect("message");
-                process(&s.bob, &mut s.bob_group, message);
-            })
+            b.iter(|| s.message())
         });
         group.bench_function(BenchmarkId::new(format!("update/{name}"), size), |b| {
-            b.iter(|| {
-                let bundle = s
-                    .bob_group
-                    .self_update(
-                        &s.bob.provider,
-                        &s.bob.signer,
-                        LeafNodeParameters::default(),
-                    )
-                    .expect("update");
-                s.bob_group
-                    .merge_pending_commit(&s.bob.provider)
-                    .expect("merge");
-                process(&s.alice, &mut s.alice_group, bundle.commit().clone());
-            })
+            b.iter(|| s.update())
         });
         group.bench_function(BenchmarkId::new(format!("add/{name}"), size), |b| {
             b.iter_custom(|n| {
@@ -303,30 +339,31 @@ fn groups(c: &mut Criterion) {
         counter.set(counter.get() + 1);
         dir.path().join(counter.get().to_string())
     };
-    bench_provider(c, "polymls", || {
-        polymls::Provider::open(next()).expect("store")
+    let open = |durable| {
+        polymls::Provider::open_with(next(), polymls::StoreOptions { durable }).expect("store")
+    };
+    bench_provider(c, "polymls", || Transactional(open(true)));
+    // The same store without transactions (about 14 separately synced
+    // writes per commit, as a naive integration does), without syncing
+    // (the OS writes back), and polymls crypto on memory storage: where the
+    // time of the durable store goes.
+    bench_provider(c, "polymls-naive", || Direct(open(true)));
+    bench_provider(c, "polymls-fast", || Transactional(open(false)));
+    bench_provider(c, "polymls+memory", || {
+        Direct(polymls::Provider::<openmls_memory_storage::MemoryStorage>::default())
     });
-    // The store without syncing (the OS writes back), and polymls crypto on
-    // memory storage: where the time of the durable store goes.
-    bench_provider(c, "polymls-fast", || {
-        polymls::Provider::open_with(next(), polymls::StoreOptions { durable: false })
-            .expect("store")
+    bench_provider(c, "rust_crypto+memory", || {
+        Direct(OpenMlsRustCrypto::default())
     });
-    bench_provider(
-        c,
-        "polymls+memory",
-        polymls::Provider::<openmls_memory_storage::MemoryStorage>::default,
-    );
-    bench_provider(c, "rust_crypto+memory", OpenMlsRustCrypto::default);
     bench_provider(c, "rust_crypto+sqlite", || {
         let connection =
             rusqlite::Connection::open(next().with_extension("sqlite")).expect("sqlite");
         let mut storage = openmls_sqlite_storage::SqliteStorageProvider::new(connection);
         storage.run_migrations().expect("migrations");
-        RustCryptoSqlite {
+        Direct(RustCryptoSqlite {
             crypto: RustCrypto::default(),
             storage,
-        }
+        })
     });
 }
 
