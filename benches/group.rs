@@ -6,7 +6,7 @@
 //! transaction as the provider's docs recommend (`polymls`), and every
 //! storage write landing on its own (`polymls-naive`), next to
 //! `openmls_rust_crypto` on memory storage and on file-backed SQLite
-//! storage; the store without syncing and polymls crypto on memory storage
+//! storage (default settings, and WAL with `synchronous=NORMAL`); the store without syncing and polymls crypto on memory storage
 //! show where polymls's time goes.
 
 mod common;
@@ -355,16 +355,27 @@ fn groups(c: &mut Criterion) {
     bench_provider(c, "rust_crypto+memory", || {
         Direct(OpenMlsRustCrypto::default())
     });
-    bench_provider(c, "rust_crypto+sqlite", || {
-        let connection =
-            rusqlite::Connection::open(next().with_extension("sqlite")).expect("sqlite");
-        let mut storage = openmls_sqlite_storage::SqliteStorageProvider::new(connection);
-        storage.run_migrations().expect("migrations");
-        Direct(RustCryptoSqlite {
-            crypto: RustCrypto::default(),
-            storage,
-        })
-    });
+    // SQLite with its default settings (rollback journal, synchronous=FULL)
+    // and in WAL mode with synchronous=NORMAL (no sync per commit).
+    for (name, pragmas) in [
+        ("rust_crypto+sqlite", ""),
+        (
+            "rust_crypto+sqlite-wal",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        ),
+    ] {
+        bench_provider(c, name, || {
+            let connection =
+                rusqlite::Connection::open(next().with_extension("sqlite")).expect("sqlite");
+            connection.execute_batch(pragmas).expect("pragmas");
+            let mut storage = openmls_sqlite_storage::SqliteStorageProvider::new(connection);
+            storage.run_migrations().expect("migrations");
+            Direct(RustCryptoSqlite {
+                crypto: RustCrypto::default(),
+                storage,
+            })
+        });
+    }
 }
 
 criterion_group! {
