@@ -4,7 +4,6 @@
 //! derivations (HPKE's `LabeledExtract`, MLS's `ExpandWithLabel`) never
 //! concatenate into a temporary buffer.
 
-use hkdf::Hkdf;
 use hmac::digest::array::Array;
 use hmac::digest::FixedOutput;
 use hmac::{Hmac, KeyInit, Mac};
@@ -76,14 +75,24 @@ impl Hash {
     ///
     /// Fails if `prk` is shorter than the digest or `out` is longer than
     /// 255 digests.
-    #[inline]
     pub fn expand(self, prk: &[u8], info_parts: &[&[u8]], out: &mut [u8]) -> Result<(), Error> {
-        // Matched in place rather than through `?`: the HKDF state holds
-        // two HMAC states, and moving it out of a `Result` cost a memcpy
-        // per call that showed in callgrind against openmls_rust_crypto.
-        with_digest!(self, D => match Hkdf::<D>::from_prk(prk) {
-            Ok(hkdf) => hkdf.expand_multi_info(info_parts, out).map_err(|_| Error::OutputTooLong),
-            Err(_) => Err(Error::InvalidLength),
-        })
+        with_digest!(self, D => expand_with::<Hmac<D>>(prk, info_parts, out))
+    }
+}
+
+/// HKDF-Expand with the HMAC `H`, one small function per hash: with all
+/// three hashes in one body, the compiler kept `from_prk` out of line and
+/// copied the HKDF state (two HMAC states) out of its `Result` on every
+/// call, which callgrind showed against openmls_rust_crypto.
+fn expand_with<H: hkdf::HmacImpl>(
+    prk: &[u8],
+    info_parts: &[&[u8]],
+    out: &mut [u8],
+) -> Result<(), Error> {
+    match hkdf::GenericHkdf::<H>::from_prk(prk) {
+        Ok(hkdf) => hkdf
+            .expand_multi_info(info_parts, out)
+            .map_err(|_| Error::OutputTooLong),
+        Err(_) => Err(Error::InvalidLength),
     }
 }
