@@ -293,6 +293,20 @@ fn hpke_rejects_bad_keys_encapsulations_and_ciphertexts() {
             b"plaintext"
         );
 
+        // The private key polymls derives carries its public key (DHKEM:
+        // `private || public`); a wrong public half must make opening fail.
+        if suite.hpke_config().0 != HpkeKemType::XWingKemDraft6 {
+            let mut wrong_public = private.clone();
+            let last = wrong_public.len() - 1;
+            wrong_public[last] ^= 0x01;
+            assert!(
+                crypto
+                    .hpke_open(config(), &sealed, &wrong_public, b"info", b"aad")
+                    .is_err(),
+                "{suite:?}: opened with a wrong public half"
+            );
+        }
+
         for bad in bad_lengths(public.len()) {
             assert!(
                 crypto

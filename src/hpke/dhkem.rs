@@ -1,5 +1,6 @@
 //! DHKEM (RFC 9180 §4.1), written once over a Diffie-Hellman group.
 
+use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use zeroize::Zeroizing;
@@ -54,6 +55,17 @@ impl<G: DhGroup> DhKem<G> {
         [b'K', b'E', b'M', hi, lo]
     }
 
+    /// The private scalar and public key of a private key in either form:
+    /// serialized (32 bytes; the public key is computed) or expanded
+    /// (`private || public`, see [`Kem::derive_key_pair_expanded`]).
+    fn key_parts(private_key: &[u8]) -> Result<(&[u8], Cow<'_, [u8]>), Error> {
+        if private_key.len() == 32 + G::PUBLIC_KEY_LEN {
+            let (private, public) = private_key.split_at(32);
+            return Ok((private, Cow::Borrowed(public)));
+        }
+        Ok((private_key, Cow::Owned(G::public_key(private_key)?)))
+    }
+
     /// `ExtractAndExpand(dh, enc || pkR)`.
     fn extract_and_expand(dh: &[u8], enc: &[u8], public_key: &[u8]) -> Result<SharedSecret, Error> {
         let suite_id = Self::suite_id();
@@ -105,8 +117,27 @@ impl<G: DhGroup> Kem for DhKem<G> {
         })
     }
 
+    /// The expanded form is `private || public`: decapsulation then skips
+    /// the fixed-base multiplication that recomputes `pkRm`, a third of an
+    /// X25519 open. The public half is taken as stored, not checked: one
+    /// that does not match makes every decapsulation derive a secret no
+    /// sender shares, so opening fails; it cannot make one succeed.
+    fn derive_key_pair_expanded(&self, ikm: &[u8]) -> Result<KeyPair, Error> {
+        let key_pair = self.derive_key_pair(ikm)?;
+        let private = Zeroizing::new([&key_pair.private[..], &key_pair.public].concat());
+        Ok(KeyPair {
+            private,
+            public: key_pair.public,
+        })
+    }
+
+    fn expand_private_key(&self, private_key: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let (private, public) = Self::key_parts(private_key)?;
+        Ok(Zeroizing::new([private, &public].concat()))
+    }
+
     fn public_key(&self, private_key: &[u8]) -> Result<Vec<u8>, Error> {
-        G::public_key(private_key)
+        Ok(Self::key_parts(private_key)?.1.into_owned())
     }
 
     fn encap(&self, public_key: &[u8], seed: &[u8]) -> Result<(SharedSecret, Vec<u8>), Error> {
@@ -117,9 +148,9 @@ impl<G: DhGroup> Kem for DhKem<G> {
     }
 
     fn decap(&self, enc: &[u8], private_key: &[u8]) -> Result<SharedSecret, Error> {
-        let dh = G::dh(private_key, enc)?;
-        let public_key = G::public_key(private_key)?;
-        Self::extract_and_expand(dh.as_ref(), enc, &public_key)
+        let (private, public) = Self::key_parts(private_key)?;
+        let dh = G::dh(private, enc)?;
+        Self::extract_and_expand(dh.as_ref(), enc, &public)
     }
 }
 
