@@ -10,7 +10,8 @@ mod common;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use openmls_traits::types::{Ciphersuite, HpkeCiphertext};
+use openmls_traits::crypto::OpenMlsCrypto;
+use openmls_traits::types::{Ciphersuite, HpkeCiphertext, HpkeKeyPair};
 
 const INFO: &[u8] = b"MLS 1.0 Welcome, a typical info string of a few dozen bytes";
 const AAD: &[u8] = b"";
@@ -26,72 +27,135 @@ const SUITES: [(&str, Ciphersuite); 2] = [
     ),
 ];
 
+/// One provider's keys and inputs for one suite, and each operation as
+/// OpenMLS calls it.
+struct Fixture {
+    crypto: Box<dyn OpenMlsCrypto>,
+    suite: Ciphersuite,
+    pair: HpkeKeyPair,
+    sealed: HpkeCiphertext,
+    enc: Vec<u8>,
+}
+
+impl Fixture {
+    fn new(crypto: Box<dyn OpenMlsCrypto>, suite: Ciphersuite) -> Self {
+        let pair = crypto
+            .derive_hpke_keypair(suite.hpke_config(), &[3; 32])
+            .expect("derive");
+        let sealed = crypto
+            .hpke_seal(suite.hpke_config(), &pair.public, INFO, AAD, &PLAINTEXT)
+            .expect("seal");
+        let (enc, _) = crypto
+            .hpke_setup_sender_and_export(suite.hpke_config(), &pair.public, INFO, b"context", 32)
+            .expect("export");
+        Fixture {
+            crypto,
+            suite,
+            pair,
+            sealed,
+            enc,
+        }
+    }
+
+    fn run(&self, operation: &str) {
+        let (crypto, config) = (&self.crypto, self.suite.hpke_config());
+        match operation {
+            "seal" => drop(black_box(
+                crypto
+                    .hpke_seal(config, black_box(&self.pair.public), INFO, AAD, &PLAINTEXT)
+                    .expect("seal"),
+            )),
+            "open" => drop(black_box(
+                crypto
+                    .hpke_open(
+                        config,
+                        black_box(&self.sealed),
+                        &self.pair.private,
+                        INFO,
+                        AAD,
+                    )
+                    .expect("open"),
+            )),
+            "setup_sender_and_export" => drop(black_box(
+                crypto
+                    .hpke_setup_sender_and_export(
+                        config,
+                        black_box(&self.pair.public),
+                        INFO,
+                        b"context",
+                        32,
+                    )
+                    .expect("export"),
+            )),
+            "setup_receiver_and_export" => drop(black_box(
+                crypto
+                    .hpke_setup_receiver_and_export(
+                        config,
+                        black_box(&self.enc),
+                        &self.pair.private,
+                        INFO,
+                        b"context",
+                        32,
+                    )
+                    .expect("export"),
+            )),
+            "derive_key_pair" => drop(black_box(
+                crypto
+                    .derive_hpke_keypair(config, black_box(&[3; 32]))
+                    .expect("derive"),
+            )),
+            other => panic!("no HPKE operation {other}"),
+        }
+    }
+}
+
 fn providers(c: &mut Criterion) {
     for (suite_name, suite) in SUITES {
         for (name, crypto) in common::providers() {
-            let config = || suite.hpke_config();
-            let pair = crypto
-                .derive_hpke_keypair(config(), &[3; 32])
-                .expect("derive");
-            let sealed = crypto
-                .hpke_seal(config(), &pair.public, INFO, AAD, &PLAINTEXT)
-                .expect("seal");
-            let (enc, _) = crypto
-                .hpke_setup_sender_and_export(config(), &pair.public, INFO, b"context", 32)
-                .expect("export");
+            let fixture = Fixture::new(crypto, suite);
             let mut group = c.benchmark_group(format!("hpke/{suite_name}"));
-            group.bench_function(format!("seal/{name}"), |b| {
-                b.iter(|| {
-                    crypto
-                        .hpke_seal(config(), black_box(&pair.public), INFO, AAD, &PLAINTEXT)
-                        .expect("seal")
-                })
-            });
-            group.bench_function(format!("open/{name}"), |b| {
-                b.iter(|| {
-                    crypto
-                        .hpke_open(config(), black_box(&sealed), &pair.private, INFO, AAD)
-                        .expect("open")
-                })
-            });
-            group.bench_function(format!("setup_sender_and_export/{name}"), |b| {
-                b.iter(|| {
-                    crypto
-                        .hpke_setup_sender_and_export(
-                            config(),
-                            black_box(&pair.public),
-                            INFO,
-                            b"context",
-                            32,
-                        )
-                        .expect("export")
-                })
-            });
-            group.bench_function(format!("setup_receiver_and_export/{name}"), |b| {
-                b.iter(|| {
-                    crypto
-                        .hpke_setup_receiver_and_export(
-                            config(),
-                            black_box(&enc),
-                            &pair.private,
-                            INFO,
-                            b"context",
-                            32,
-                        )
-                        .expect("export")
-                })
-            });
-            group.bench_function(format!("derive_key_pair/{name}"), |b| {
-                b.iter(|| {
-                    crypto
-                        .derive_hpke_keypair(config(), black_box(&[3; 32]))
-                        .expect("derive")
-                })
-            });
+            for operation in OPERATIONS {
+                group.bench_function(format!("{operation}/{name}"), |b| {
+                    b.iter(|| fixture.run(operation))
+                });
+            }
             group.finish();
-            let _: &HpkeCiphertext = &sealed;
             if name == "polymls" {
                 bench_floors(c, suite_name);
+            }
+        }
+    }
+}
+
+/// The goals' HPKE ratios in interleaved rounds (see
+/// [`common::paired_ratio`]): polymls against each operation's floor, and
+/// seal and open against the OpenMLS providers.
+fn paired(_: &mut Criterion) {
+    if !common::paired_enabled() {
+        return;
+    }
+    let primitives = Primitives::new();
+    for (suite_name, suite) in SUITES {
+        let group = format!("hpke/{suite_name}");
+        let xwing = suite_name == "xwing";
+        let mut fixtures = common::providers()
+            .into_iter()
+            .map(|(name, crypto)| (name, Fixture::new(crypto, suite)));
+        let (_, polymls) = fixtures.next().expect("polymls first");
+        // A control: polymls against itself shows the resolution of a ratio.
+        let ratio = common::paired_ratio(|| polymls.run("seal"), || polymls.run("seal"));
+        common::record_ratio(&group, "seal", "polymls", "polymls (control)", ratio);
+        for operation in OPERATIONS {
+            let ratio = common::paired_ratio(
+                || polymls.run(operation),
+                || primitives.floor_of(operation, xwing),
+            );
+            common::record_ratio(&group, operation, "polymls", "floor", ratio);
+        }
+        for (name, peer) in fixtures {
+            for operation in ["seal", "open"] {
+                let ratio = common::paired_ratio(|| peer.run(operation), || polymls.run(operation));
+                common::record_ratio(&group, operation, name, "polymls", ratio);
             }
         }
     }
@@ -292,13 +356,17 @@ impl Primitives {
                 black_box(self.x25519_base());
                 black_box(self.hkdf_sha256());
             }
-            // Encap and Decap both need an X25519 public key (the ephemeral
-            // one, or pkRm for the KEM context) and one DH; X-Wing adds
-            // ML-KEM; then the key schedule, and for seal/open one AEAD call.
+            // Encap computes the ephemeral public key and one DH; Decap one
+            // DH (pkRm for the KEM context comes with the private key in the
+            // expanded form OpenMLS stores, see `derive_key_pair_expanded`);
+            // X-Wing adds ML-KEM; then the key schedule, and for seal/open
+            // one AEAD call.
             _ => {
-                black_box(self.x25519_base());
-                black_box(self.x25519_dh());
                 let sends = matches!(operation, "seal" | "setup_sender_and_export");
+                if sends {
+                    black_box(self.x25519_base());
+                }
+                black_box(self.x25519_dh());
                 if xwing && sends {
                     black_box(self.mlkem768_encaps());
                 } else if xwing {
@@ -374,6 +442,6 @@ fn floor(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = common::criterion();
-    targets = providers, hpke_crate, floor
+    targets = providers, hpke_crate, floor, paired
 }
 criterion_main!(benches);

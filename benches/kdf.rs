@@ -45,53 +45,73 @@ fn expand_with_label(
         .to_vec()
 }
 
-fn providers(c: &mut Criterion) {
-    let mut group = c.benchmark_group("kdf");
-    for (name, crypto) in common::providers() {
-        let crypto = crypto.as_ref();
-        group.bench_function(format!("hkdf_extract/{name}"), |b| {
-            b.iter(|| {
+/// The operations, in the order they are reported.
+const OPERATIONS: [&str; 9] = [
+    "hkdf_extract",
+    "hkdf_expand_32",
+    "hkdf_expand_64",
+    "hmac",
+    "hash",
+    "expand_with_label",
+    "derive_secret",
+    "aead_seal",
+    "aead_open",
+];
+
+/// `operation` through a provider's `OpenMlsCrypto`, as OpenMLS calls it.
+fn provider_call<'a>(crypto: &'a dyn OpenMlsCrypto, operation: &str) -> Box<dyn Fn() + 'a> {
+    let sha256 = HashType::Sha2_256;
+    let sealed = crypto
+        .aead_encrypt(AeadType::Aes128Gcm, &AEAD_KEY, &MESSAGE, &NONCE, b"")
+        .expect("seal");
+    match operation {
+        "hkdf_extract" => Box::new(move || {
+            black_box(
                 crypto
-                    .hkdf_extract(HashType::Sha2_256, black_box(&SECRET), &SECRET)
-                    .expect("extract")
-            })
-        });
-        for length in [32, 64] {
-            group.bench_function(format!("hkdf_expand_{length}/{name}"), |b| {
-                b.iter(|| {
+                    .hkdf_extract(sha256, black_box(&SECRET), &SECRET)
+                    .expect("extract"),
+            );
+        }),
+        "hkdf_expand_32" | "hkdf_expand_64" => {
+            let length = if operation.ends_with("32") { 32 } else { 64 };
+            Box::new(move || {
+                black_box(
                     crypto
-                        .hkdf_expand(HashType::Sha2_256, black_box(&SECRET), b"info", length)
-                        .expect("expand")
-                })
-            });
+                        .hkdf_expand(sha256, black_box(&SECRET), b"info", length)
+                        .expect("expand"),
+                );
+            })
         }
-        group.bench_function(format!("hmac/{name}"), |b| {
-            b.iter(|| {
+        "hmac" => Box::new(move || {
+            black_box(
                 crypto
-                    .hmac(HashType::Sha2_256, black_box(&SECRET), &MESSAGE)
-                    .expect("hmac")
-            })
-        });
-        group.bench_function(format!("hash/{name}"), |b| {
-            b.iter(|| {
-                crypto
-                    .hash(HashType::Sha2_256, black_box(&MESSAGE))
-                    .expect("hash")
-            })
-        });
-        group.bench_function(format!("expand_with_label/{name}"), |b| {
-            b.iter(|| {
-                expand_with_label(crypto, black_box(&SECRET), "key", b"generation context", 16)
-            })
-        });
-        group.bench_function(format!("derive_secret/{name}"), |b| {
-            b.iter(|| expand_with_label(crypto, black_box(&SECRET), "epoch", b"", 32))
-        });
-        let sealed = crypto
-            .aead_encrypt(AeadType::Aes128Gcm, &AEAD_KEY, &MESSAGE, &NONCE, b"")
-            .expect("seal");
-        group.bench_function(format!("aead_seal/{name}"), |b| {
-            b.iter(|| {
+                    .hmac(sha256, black_box(&SECRET), &MESSAGE)
+                    .expect("hmac"),
+            );
+        }),
+        "hash" => Box::new(move || {
+            black_box(crypto.hash(sha256, black_box(&MESSAGE)).expect("hash"));
+        }),
+        "expand_with_label" => Box::new(move || {
+            black_box(expand_with_label(
+                crypto,
+                black_box(&SECRET),
+                "key",
+                b"generation context",
+                16,
+            ));
+        }),
+        "derive_secret" => Box::new(move || {
+            black_box(expand_with_label(
+                crypto,
+                black_box(&SECRET),
+                "epoch",
+                b"",
+                32,
+            ));
+        }),
+        "aead_seal" => Box::new(move || {
+            black_box(
                 crypto
                     .aead_encrypt(
                         AeadType::Aes128Gcm,
@@ -100,11 +120,11 @@ fn providers(c: &mut Criterion) {
                         &NONCE,
                         b"",
                     )
-                    .expect("seal")
-            })
-        });
-        group.bench_function(format!("aead_open/{name}"), |b| {
-            b.iter(|| {
+                    .expect("seal"),
+            );
+        }),
+        "aead_open" => Box::new(move || {
+            black_box(
                 crypto
                     .aead_decrypt(
                         AeadType::Aes128Gcm,
@@ -113,74 +133,120 @@ fn providers(c: &mut Criterion) {
                         &NONCE,
                         b"",
                     )
-                    .expect("open")
-            })
-        });
+                    .expect("open"),
+            );
+        }),
+        other => panic!("no KDF operation {other}"),
     }
-    group.finish();
 }
 
-/// The same operations on RustCrypto's `hkdf`, `hmac`, `sha2` and `aes-gcm`
-/// directly. Each returns its output as a `Vec`, as OpenMLS's crypto trait
-/// makes every provider do, so a ratio against these is the provider's own
-/// overhead, not the trait's allocation.
-fn primitives(c: &mut Criterion) {
+/// `operation` on RustCrypto's `hkdf`, `hmac`, `sha2` and `aes-gcm`
+/// directly, where one call of one crate does it. Each returns its output
+/// as a `Vec`, as OpenMLS's crypto trait makes every provider do, so a
+/// ratio against these is the provider's own overhead, not the trait's
+/// allocation. AES-GCM is keyed per call, as OpenMLS hands the provider a
+/// key with every message.
+fn direct_call(operation: &str) -> Option<Box<dyn Fn()>> {
+    use aes_gcm::aead::{Aead, KeyInit};
     use hmac::Mac;
     use sha2::Digest;
     type Hkdf = hkdf::Hkdf<sha2::Sha256>;
-    let mut group = c.benchmark_group("kdf");
-    group.bench_function("hkdf_extract/rustcrypto-direct", |b| {
-        b.iter(|| Hkdf::extract(Some(black_box(&SECRET)), &SECRET).0.to_vec())
-    });
-    for length in [32, 64] {
-        group.bench_function(format!("hkdf_expand_{length}/rustcrypto-direct"), |b| {
-            b.iter(|| {
+    let sealed = aes_gcm::Aes128Gcm::new(&AEAD_KEY.into())
+        .encrypt(&NONCE.into(), &MESSAGE[..])
+        .expect("seal");
+    Some(match operation {
+        "hkdf_extract" => Box::new(|| {
+            black_box(Hkdf::extract(Some(black_box(&SECRET)), &SECRET).0.to_vec());
+        }),
+        "hkdf_expand_32" | "hkdf_expand_64" => {
+            let length = if operation.ends_with("32") { 32 } else { 64 };
+            Box::new(move || {
                 let mut out = vec![0u8; length];
                 Hkdf::from_prk(black_box(&SECRET))
                     .expect("prk")
                     .expand(b"info", &mut out)
                     .expect("expand");
-                out
+                black_box(out);
             })
-        });
-    }
-    group.bench_function("hmac/rustcrypto-direct", |b| {
-        b.iter(|| {
+        }
+        "hmac" => Box::new(|| {
             let mut mac =
                 <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(black_box(&SECRET))
                     .expect("key");
             mac.update(&MESSAGE);
-            mac.finalize().into_bytes().to_vec()
-        })
-    });
-    group.bench_function("hash/rustcrypto-direct", |b| {
-        b.iter(|| sha2::Sha256::digest(black_box(&MESSAGE)).to_vec())
-    });
-    // Keyed per call, as OpenMLS hands the provider a key with every message.
-    use aes_gcm::aead::{Aead, KeyInit};
-    let sealed = aes_gcm::Aes128Gcm::new(&AEAD_KEY.into())
-        .encrypt(&NONCE.into(), &MESSAGE[..])
-        .expect("seal");
-    group.bench_function("aead_seal/rustcrypto-direct", |b| {
-        b.iter(|| {
-            aes_gcm::Aes128Gcm::new(black_box(&AEAD_KEY).into())
-                .encrypt(&NONCE.into(), &MESSAGE[..])
-                .expect("seal")
-        })
-    });
-    group.bench_function("aead_open/rustcrypto-direct", |b| {
-        b.iter(|| {
-            aes_gcm::Aes128Gcm::new(black_box(&AEAD_KEY).into())
-                .decrypt(&NONCE.into(), &sealed[..])
-                .expect("open")
-        })
-    });
+            black_box(mac.finalize().into_bytes().to_vec());
+        }),
+        "hash" => Box::new(|| {
+            black_box(sha2::Sha256::digest(black_box(&MESSAGE)).to_vec());
+        }),
+        "aead_seal" => Box::new(|| {
+            black_box(
+                aes_gcm::Aes128Gcm::new(black_box(&AEAD_KEY).into())
+                    .encrypt(&NONCE.into(), &MESSAGE[..])
+                    .expect("seal"),
+            );
+        }),
+        "aead_open" => Box::new(move || {
+            black_box(
+                aes_gcm::Aes128Gcm::new(black_box(&AEAD_KEY).into())
+                    .decrypt(&NONCE.into(), &sealed[..])
+                    .expect("open"),
+            );
+        }),
+        _ => return None,
+    })
+}
+
+fn providers(c: &mut Criterion) {
+    let mut group = c.benchmark_group("kdf");
+    for (name, crypto) in common::providers() {
+        for operation in OPERATIONS {
+            let call = provider_call(crypto.as_ref(), operation);
+            group.bench_function(format!("{operation}/{name}"), |b| b.iter(&call));
+        }
+    }
+    for operation in OPERATIONS {
+        if let Some(call) = direct_call(operation) {
+            group.bench_function(format!("{operation}/rustcrypto-direct"), |b| b.iter(&call));
+        }
+    }
     group.finish();
+}
+
+/// The goals' KDF ratios in interleaved rounds (see
+/// [`common::paired_ratio`]): polymls against the crate called directly
+/// and against `openmls_rust_crypto`.
+fn paired(_: &mut Criterion) {
+    if !common::paired_enabled() {
+        return;
+    }
+    let providers = common::providers();
+    let crypto = |wanted: &str| {
+        providers
+            .iter()
+            .find(|(name, _)| *name == wanted)
+            .map(|(_, crypto)| crypto.as_ref())
+            .expect("provider")
+    };
+    // A control: polymls against itself shows the resolution of a ratio.
+    let hash = provider_call(crypto("polymls"), "hash");
+    let ratio = common::paired_ratio(&hash, &hash);
+    common::record_ratio("kdf", "hash", "polymls", "polymls (control)", ratio);
+    for operation in OPERATIONS {
+        let polymls = provider_call(crypto("polymls"), operation);
+        if let Some(direct) = direct_call(operation) {
+            let ratio = common::paired_ratio(&polymls, direct);
+            common::record_ratio("kdf", operation, "polymls", "rustcrypto-direct", ratio);
+        }
+        let peer = provider_call(crypto("openmls_rust_crypto"), operation);
+        let ratio = common::paired_ratio(peer, &polymls);
+        common::record_ratio("kdf", operation, "openmls_rust_crypto", "polymls", ratio);
+    }
 }
 
 criterion_group! {
     name = benches;
     config = common::criterion();
-    targets = providers, primitives
+    targets = providers, paired
 }
 criterion_main!(benches);
