@@ -152,10 +152,10 @@ chart_rows = [(f"{g.split('/')[-1]} {op}", impls) for (g, op, size), impls in so
               if (g.startswith("hpke") or g == "kdf") and impls.get("polymls")]
 colors = {"polymls": "#2a7", "openmls_rust_crypto": "#c63", "openmls_libcrux_crypto": "#36c", "hpke": "#a5c", "rustcrypto-direct": "#888", "floor": "#ccc"}
 bar, gap, left, scale = 9, 8, 260, 120
-height = sum(len(impls) * bar + gap for _, impls in chart_rows) + 60
+height = sum(len(impls) * bar + gap for _, impls in chart_rows) + 80
 svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + 5 * scale + 40}" height="{height}" font-family="sans-serif" font-size="11">',
        f'<text x="10" y="16" font-size="13">Median time relative to polymls (1.0x = polymls; shorter is faster), one run</text>']
-y = 30
+y = 50  # below the title and the legend
 for x in range(0, 6):
     svg.append(f'<line x1="{left + x * scale}" y1="{y}" x2="{left + x * scale}" y2="{height - 10}" stroke="#ddd"/>')
     svg.append(f'<text x="{left + x * scale - 6}" y="{height - 2}">{x}x</text>')
@@ -168,9 +168,11 @@ for label, impls in chart_rows:
         svg.append(f'<rect x="{left}" y="{y}" width="{width:.1f}" height="{bar - 1}" fill="{color}"><title>{implementation}: {fmt(ns)}</title></rect>')
         y += bar
     y += gap
-legend_x = left + 3 * scale
-for i, (name, color) in enumerate(colors.items()):
-    svg.append(f'<rect x="{legend_x}" y="{40 + i * 14}" width="10" height="10" fill="{color}"/><text x="{legend_x + 14}" y="{49 + i * 14}">{name}</text>')
+# The legend in one row under the title, clear of the bars.
+legend_x = 10
+for name, color in colors.items():
+    svg.append(f'<rect x="{legend_x}" y="24" width="10" height="10" fill="{color}"/><text x="{legend_x + 14}" y="33">{name}</text>')
+    legend_x += 14 + 7 * len(name) + 16
 svg.append("</svg>")
 chart = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benches", "chart.svg")
 with open(chart, "w") as f:
