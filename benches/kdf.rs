@@ -61,9 +61,6 @@ const OPERATIONS: [&str; 9] = [
 /// `operation` through a provider's `OpenMlsCrypto`, as OpenMLS calls it.
 fn provider_call<'a>(crypto: &'a dyn OpenMlsCrypto, operation: &str) -> Box<dyn Fn() + 'a> {
     let sha256 = HashType::Sha2_256;
-    let sealed = crypto
-        .aead_encrypt(AeadType::Aes128Gcm, &AEAD_KEY, &MESSAGE, &NONCE, b"")
-        .expect("seal");
     match operation {
         "hkdf_extract" => Box::new(move || {
             black_box(
@@ -123,19 +120,24 @@ fn provider_call<'a>(crypto: &'a dyn OpenMlsCrypto, operation: &str) -> Box<dyn 
                     .expect("seal"),
             );
         }),
-        "aead_open" => Box::new(move || {
-            black_box(
-                crypto
-                    .aead_decrypt(
-                        AeadType::Aes128Gcm,
-                        black_box(&AEAD_KEY),
-                        &sealed,
-                        &NONCE,
-                        b"",
-                    )
-                    .expect("open"),
-            );
-        }),
+        "aead_open" => {
+            let sealed = crypto
+                .aead_encrypt(AeadType::Aes128Gcm, &AEAD_KEY, &MESSAGE, &NONCE, b"")
+                .expect("seal");
+            Box::new(move || {
+                black_box(
+                    crypto
+                        .aead_decrypt(
+                            AeadType::Aes128Gcm,
+                            black_box(&AEAD_KEY),
+                            &sealed,
+                            &NONCE,
+                            b"",
+                        )
+                        .expect("open"),
+                );
+            })
+        }
         other => panic!("no KDF operation {other}"),
     }
 }
@@ -151,9 +153,6 @@ fn direct_call(operation: &str) -> Option<Box<dyn Fn()>> {
     use hmac::Mac;
     use sha2::Digest;
     type Hkdf = hkdf::Hkdf<sha2::Sha256>;
-    let sealed = aes_gcm::Aes128Gcm::new(&AEAD_KEY.into())
-        .encrypt(&NONCE.into(), &MESSAGE[..])
-        .expect("seal");
     Some(match operation {
         "hkdf_extract" => Box::new(|| {
             black_box(Hkdf::extract(Some(black_box(&SECRET)), &SECRET).0.to_vec());
@@ -186,13 +185,18 @@ fn direct_call(operation: &str) -> Option<Box<dyn Fn()>> {
                     .expect("seal"),
             );
         }),
-        "aead_open" => Box::new(move || {
-            black_box(
-                aes_gcm::Aes128Gcm::new(black_box(&AEAD_KEY).into())
-                    .decrypt(&NONCE.into(), &sealed[..])
-                    .expect("open"),
-            );
-        }),
+        "aead_open" => {
+            let sealed = aes_gcm::Aes128Gcm::new(&AEAD_KEY.into())
+                .encrypt(&NONCE.into(), &MESSAGE[..])
+                .expect("seal");
+            Box::new(move || {
+                black_box(
+                    aes_gcm::Aes128Gcm::new(black_box(&AEAD_KEY).into())
+                        .decrypt(&NONCE.into(), &sealed[..])
+                        .expect("open"),
+                );
+            })
+        }
         _ => return None,
     })
 }
