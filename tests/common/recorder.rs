@@ -20,7 +20,7 @@
 #![allow(dead_code)]
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use openmls_traits::storage::{traits, StorageProvider, CURRENT_VERSION};
 
@@ -91,7 +91,8 @@ struct Log {
 /// secret-bearing values written through it; see the module documentation.
 pub struct Recorder<S> {
     inner: S,
-    log: Mutex<Log>,
+    /// Shared with the recorder of a reopened storage ([`Recorder::resume`]).
+    log: Arc<Mutex<Log>>,
 }
 
 fn cbor<T: serde::Serialize + ?Sized>(value: &T) -> Vec<u8> {
@@ -108,7 +109,16 @@ impl<S> Recorder<S> {
     pub fn new(inner: S) -> Self {
         Self {
             inner,
-            log: Mutex::new(Log::default()),
+            log: Arc::new(Mutex::new(Log::default())),
+        }
+    }
+
+    /// A recorder over `inner` that goes on with `self`'s record: for a
+    /// storage closed and opened again, whose history is still the same.
+    pub fn resume<T>(&self, inner: T) -> Recorder<T> {
+        Recorder {
+            inner,
+            log: Arc::clone(&self.log),
         }
     }
 
