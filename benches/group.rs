@@ -340,7 +340,11 @@ fn groups(c: &mut Criterion) {
         dir.path().join(counter.get().to_string())
     };
     let open = |durable| {
-        polymls::Provider::open_with(next(), polymls::StoreOptions { durable }).expect("store")
+        polymls::Provider::open_with(
+            next(),
+            polymls::StoreOptions::default().with_durability(durable),
+        )
+        .expect("store")
     };
     bench_provider(c, "polymls", || Transactional(open(true)));
     // The same store without transactions (about 14 separately synced

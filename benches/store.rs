@@ -104,9 +104,11 @@ fn store(c: &mut Criterion) {
     let mut bench = c.benchmark_group("store");
 
     for (name, durable) in [("polymls-durable", true), ("polymls-fast", false)] {
-        let store =
-            polymls::Store::open_with(dir.path().join(name), polymls::StoreOptions { durable })
-                .expect("open");
+        let store = polymls::Store::open_with(
+            dir.path().join(name),
+            polymls::StoreOptions::default().with_durability(durable),
+        )
+        .expect("open");
         bench.bench_function(format!("write_message_secrets/{name}"), |b| {
             b.iter(|| write_message_secrets(&store, black_box(&group), &secrets))
         });

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use openmls::prelude::Ciphersuite;
 use openmls_memory_storage::MemoryStorage;
 use openmls_rust_crypto::OpenMlsRustCrypto;
+use openmls_traits::OpenMlsProvider as _;
 use polymls::Provider;
 
 const SUITES: [Ciphersuite; 4] = [
@@ -91,4 +92,53 @@ fn mixed_with_openmls_rust_crypto() {
             2,
         );
     }
+}
+
+/// `Provider::default()` is the real store in a temporary directory, as
+/// OpenMLS's test helpers build providers, removed when dropped.
+#[test]
+fn lifecycle_on_default_providers() {
+    for suite in [SUITES[0], SUITES[3]] {
+        check(
+            groups::run_group_lifecycle(Provider::<polymls::Store>::default, suite),
+            1,
+        );
+    }
+    let provider = Provider::<polymls::Store>::default();
+    let dir = provider.storage().directory().to_path_buf();
+    assert!(dir.join("keys").exists());
+    drop(provider);
+    assert!(!dir.exists(), "the temporary store is removed on drop");
+}
+
+/// OpenMLS's errors derive `PartialEq` over the storage error, so with the
+/// store inside they compare, as applications and OpenMLS's tests do.
+#[test]
+fn openmls_errors_over_the_store_compare() {
+    use openmls::prelude::*;
+    use openmls_basic_credential::SignatureKeyPair;
+
+    let provider = Provider::<polymls::Store>::default();
+    let signer = SignatureKeyPair::new(SignatureScheme::ED25519).expect("signer");
+    signer.store(provider.storage()).expect("store signer");
+    let credential = CredentialWithKey {
+        credential: BasicCredential::new(b"alice".to_vec()).into(),
+        signature_key: signer.public().into(),
+    };
+    let config = MlsGroupCreateConfig::builder()
+        .ciphersuite(SUITES[0])
+        .build();
+    let id = GroupId::from_slice(b"one id");
+    MlsGroup::new_with_group_id(&provider, &signer, &config, id.clone(), credential.clone())
+        .expect("first group");
+    let again = MlsGroup::new_with_group_id(&provider, &signer, &config, id, credential)
+        .expect_err("the id is taken");
+    assert_eq!(again, NewGroupError::GroupAlreadyExists);
+    let storage_error: NewGroupError<polymls::StoreError> =
+        NewGroupError::StorageError(polymls::StoreError::Corrupted("record key missing"));
+    assert_eq!(
+        storage_error,
+        NewGroupError::StorageError(polymls::StoreError::Corrupted("record key missing"))
+    );
+    assert_ne!(again, storage_error);
 }

@@ -27,7 +27,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use super::codec::{Cbor, Codec};
+use super::codec::{Cbor, Codec, SecretBuffer};
 use super::entities::Entity;
 use super::vault::Op;
 use super::{Store, StoreError};
@@ -93,13 +93,13 @@ impl Store {
         aux: u64,
         value: &T,
     ) -> Result<Op> {
-        let mut plaintext = Zeroizing::new(Vec::new());
-        plaintext.push(entity.label());
+        let mut plaintext = SecretBuffer::default();
+        plaintext.extend_from_slice(&[entity.label()]);
         plaintext.extend_from_slice(&aux.to_le_bytes());
         Cbor::encode_into(value, &mut plaintext)?;
         Ok(Op::Put {
             name: self.name(entity, scope, parts),
-            value: plaintext,
+            value: plaintext.into_inner(),
             secret: entity.is_secret(),
         })
     }

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use zeroize::Zeroizing;
 
-use super::vault::{Op, Records, Vault};
-use super::{StoreError, StoreOptions};
+use super::vault::{CrashPoint, Op, Records, Vault};
+use super::{ApplicationKey, StoreError, StoreOptions};
 
 /// A pending change in a transaction: a value (and whether it is secret),
 /// or a deletion.
@@ -39,6 +39,18 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// A store in a fresh temporary directory, removed on drop: for tests (see
+/// [`Store::temporary`]).
+///
+/// # Panics
+///
+/// If the temporary directory or the store cannot be created.
+impl Default for Store {
+    fn default() -> Self {
+        Store::temporary().expect("a temporary polymls store")
+    }
+}
+
 impl Store {
     /// Opens the store in `dir` (created if missing), durable.
     pub fn open(dir: impl AsRef<Path>) -> Result<Store, StoreError> {
@@ -49,10 +61,38 @@ impl Store {
     /// commit a crash interrupted. Fails with [`StoreError::UnknownFormat`]
     /// on a store of another format version.
     pub fn open_with(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store, StoreError> {
+        let vault = Vault::open(
+            dir.as_ref(),
+            options.durable,
+            options.application_key.as_ref(),
+        )?;
         Ok(Store {
-            vault: Arc::new(Vault::open(dir.as_ref(), options.durable)?),
+            vault: Arc::new(vault),
             pending: None,
         })
+    }
+
+    /// A durable store in a fresh temporary directory, removed when the
+    /// last handle to it is dropped. Meant for tests: OpenMLS's test helpers
+    /// build providers with `Default`, which this backs.
+    pub fn temporary() -> Result<Store, StoreError> {
+        Ok(Store {
+            vault: Arc::new(Vault::temporary(true)?),
+            pending: None,
+        })
+    }
+
+    /// Seals the store's key-slot file under `application_key` (or turns it
+    /// back to clear with `None`), atomically: afterwards the store opens
+    /// only with the new key, and the old key opens nothing in the files.
+    ///
+    /// Records are not re-sealed: the store's value and naming keys stay
+    /// the same, so someone holding both the old application key and a copy
+    /// of the key-slot file from before the rekey can still read public
+    /// values, and the secrets that were current then. Slot keys written
+    /// after the rekey are out of their reach.
+    pub fn rekey(&self, application_key: Option<&ApplicationKey>) -> Result<(), StoreError> {
+        self.vault.rekey(application_key)
     }
 
     /// A transaction on this store: its writes are visible to its own reads
@@ -67,6 +107,14 @@ impl Store {
     /// Lands a transaction's writes atomically; every secret they supersede
     /// is unrecoverable when this returns. A no-op on a write-through store.
     pub fn commit(self) -> Result<(), StoreError> {
+        self.commit_until(None)
+    }
+
+    /// Commits as a crash at `crash` would leave it. For tests of crash
+    /// recovery only: afterwards every handle of the store must be dropped
+    /// and the store opened again, as after a real crash.
+    #[doc(hidden)]
+    pub fn commit_until(self, crash: Option<CrashPoint>) -> Result<(), StoreError> {
         let Some(pending) = self.pending else {
             return Ok(());
         };
@@ -82,7 +130,7 @@ impl Store {
                 None => Op::Delete { name },
             })
             .collect();
-        self.vault.commit(ops)
+        self.vault.commit_until(ops, crash)
     }
 
     /// The directory the store lives in.

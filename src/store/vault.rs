@@ -23,8 +23,8 @@ use rocksdb::{Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use zeroize::Zeroizing;
 
 use super::record::{self, Sealing, SALT_LEN};
-use super::slots::{SlotFile, SlotId};
-use super::StoreError;
+use super::slots::{HeaderKeys, SlotFile, SlotId};
+use super::{ApplicationKey, StoreError};
 use crate::Rand;
 
 /// Records as (name, plaintext value), in name order.
@@ -56,6 +56,16 @@ impl Op {
     }
 }
 
+/// Where a simulated crash stops a commit (see [`crate::Store::commit_until`]).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// The new keys are in the key-slot file, the records not yet in RocksDB.
+    AfterStagingKeys,
+    /// The records are in RocksDB, the superseded keys not yet erased.
+    AfterLandingBatch,
+}
+
 /// A commit between its steps.
 #[derive(Default)]
 struct Staged {
@@ -75,6 +85,9 @@ pub struct Vault {
     naming_key: Zeroizing<[u8; 32]>,
     rand: Rand,
     sync: bool,
+    /// A temporary directory the vault lives in, removed on drop: last, so
+    /// RocksDB is closed before.
+    _temporary: Option<tempfile::TempDir>,
 }
 
 /// Where a stored secret record's key is.
@@ -90,12 +103,17 @@ impl Vault {
     /// record refers to, which finishes or undoes a commit a crash cut short.
     /// With `sync`, every commit is durable when it returns; without, the OS
     /// writes it back later (see the README for what that means for
-    /// forward secrecy).
-    pub fn open(dir: &Path, sync: bool) -> Result<Vault, StoreError> {
+    /// forward secrecy). The key-slot file is checked against
+    /// `application_key` before anything is written.
+    pub fn open(
+        dir: &Path,
+        sync: bool,
+        application_key: Option<&ApplicationKey>,
+    ) -> Result<Vault, StoreError> {
         std::fs::create_dir_all(dir)?;
         let rand =
             Rand::new().map_err(|_| StoreError::Io(std::io::Error::other("OS RNG unavailable")))?;
-        let (slots, keys) = SlotFile::open(&dir.join("keys"), &rand, sync)?;
+        let (slots, keys) = SlotFile::open(&dir.join("keys"), &rand, sync, application_key)?;
         let mut options = Options::default();
         options.create_if_missing(true);
         // Recycled WAL files would keep old pages around for no benefit.
@@ -109,9 +127,29 @@ impl Vault {
             naming_key: keys.naming,
             rand,
             sync,
+            _temporary: None,
         };
         vault.recover()?;
         Ok(vault)
+    }
+
+    /// A vault in a fresh temporary directory, removed when the vault is
+    /// dropped.
+    pub fn temporary(sync: bool) -> Result<Vault, StoreError> {
+        let temporary = tempfile::Builder::new().prefix("polymls-").tempdir()?;
+        let mut vault = Vault::open(temporary.path(), sync, None)?;
+        vault._temporary = Some(temporary);
+        Ok(vault)
+    }
+
+    /// Seals the key-slot file under `application_key` from now on (in
+    /// clear for `None`); see [`SlotFile::rekey`].
+    pub fn rekey(&self, application_key: Option<&ApplicationKey>) -> Result<(), StoreError> {
+        let keys = HeaderKeys {
+            naming: self.naming_key.clone(),
+            value: self.value_key.clone(),
+        };
+        self.slots().rekey(&keys, application_key, &self.rand)
     }
 
     /// The directory the vault lives in.
@@ -177,15 +215,26 @@ impl Vault {
     /// the replaced records are overwritten. A crash between any two is
     /// finished or undone by [`Vault::open`].
     pub fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        self.commit_until(ops, None)
+    }
+
+    /// [`Vault::commit`], stopped after `crash` as a crash would stop it:
+    /// nothing is undone or finished, and the vault in memory no longer
+    /// matches its files. Only for tests, which must drop the vault and
+    /// open it again.
+    pub fn commit_until(&self, ops: Vec<Op>, crash: Option<CrashPoint>) -> Result<(), StoreError> {
         if ops.is_empty() {
             return Ok(());
         }
         let mut slots = self.slots();
         let mut staged = Staged::default();
-        let landed = self
+        let staged_keys = self
             .stage(&mut slots, &ops, &mut staged)
-            .and_then(|()| slots.sync())
-            .and_then(|()| self.land(std::mem::take(&mut staged.batch)));
+            .and_then(|()| slots.sync());
+        if staged_keys.is_ok() && crash == Some(CrashPoint::AfterStagingKeys) {
+            return Ok(());
+        }
+        let landed = staged_keys.and_then(|()| self.land(std::mem::take(&mut staged.batch)));
         if let Err(error) = landed {
             // The batch did not land: the staged halves belong to no record.
             for &(slot, generation) in &staged.keys {
@@ -193,6 +242,9 @@ impl Vault {
             }
             let _ = slots.sync();
             return Err(error);
+        }
+        if crash == Some(CrashPoint::AfterLandingBatch) {
+            return Ok(());
         }
         Self::retire(&mut slots, &staged.retire)
     }
@@ -311,7 +363,7 @@ mod tests {
     #[test]
     fn replacing_a_secret_erases_its_key_from_the_key_file() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let vault = Vault::open(dir.path(), true).expect("open");
+        let vault = Vault::open(dir.path(), true, None).expect("open");
         vault
             .commit(vec![put(b"name", b"first secret", true)])
             .expect("commit");
@@ -353,7 +405,7 @@ mod tests {
     fn a_secret_survives_reopening() {
         let dir = tempfile::tempdir().expect("tempdir");
         {
-            let vault = Vault::open(dir.path(), true).expect("open");
+            let vault = Vault::open(dir.path(), true, None).expect("open");
             vault
                 .commit(vec![
                     put(b"one", b"first", true),
@@ -361,7 +413,7 @@ mod tests {
                 ])
                 .expect("commit");
         }
-        let vault = Vault::open(dir.path(), true).expect("reopen");
+        let vault = Vault::open(dir.path(), true, None).expect("reopen");
         assert_eq!(
             vault.get(b"one").expect("get").expect("value").as_slice(),
             b"first"
@@ -379,7 +431,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let staged_key;
         {
-            let vault = Vault::open(dir.path(), true).expect("open");
+            let vault = Vault::open(dir.path(), true, None).expect("open");
             vault
                 .commit(vec![put(b"name", b"old", true)])
                 .expect("commit");
@@ -392,7 +444,7 @@ mod tests {
             let (slot, generation) = staged.keys[0];
             staged_key = *slots.key(slot, generation).expect("staged key");
         }
-        let vault = Vault::open(dir.path(), true).expect("reopen");
+        let vault = Vault::open(dir.path(), true, None).expect("reopen");
         assert_eq!(
             vault.get(b"name").expect("get").expect("value").as_slice(),
             b"old"
@@ -407,7 +459,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let old_key;
         {
-            let vault = Vault::open(dir.path(), true).expect("open");
+            let vault = Vault::open(dir.path(), true, None).expect("open");
             vault
                 .commit(vec![put(b"name", b"old", true)])
                 .expect("commit");
@@ -420,7 +472,7 @@ mod tests {
             slots.sync().expect("sync");
             vault.land(staged.batch).expect("land");
         }
-        let vault = Vault::open(dir.path(), true).expect("reopen");
+        let vault = Vault::open(dir.path(), true, None).expect("reopen");
         assert_eq!(
             vault.get(b"name").expect("get").expect("value").as_slice(),
             b"new"
@@ -432,7 +484,7 @@ mod tests {
     fn tampered_records_and_foreign_files_are_errors() {
         let dir = tempfile::tempdir().expect("tempdir");
         {
-            let vault = Vault::open(dir.path(), true).expect("open");
+            let vault = Vault::open(dir.path(), true, None).expect("open");
             vault
                 .commit(vec![
                     put(b"secret", b"value", true),
@@ -465,18 +517,18 @@ mod tests {
         header[8] = 99;
         std::fs::write(dir.path().join("keys"), &header).expect("write");
         assert!(matches!(
-            Vault::open(dir.path(), true),
+            Vault::open(dir.path(), true, None),
             Err(StoreError::UnknownFormat { found: 99 })
         ));
         header[0] = b'X';
         std::fs::write(dir.path().join("keys"), &header).expect("write");
         assert!(matches!(
-            Vault::open(dir.path(), true),
+            Vault::open(dir.path(), true, None),
             Err(StoreError::NotAStore)
         ));
         std::fs::write(dir.path().join("keys"), b"short").expect("write");
         assert!(matches!(
-            Vault::open(dir.path(), true),
+            Vault::open(dir.path(), true, None),
             Err(StoreError::NotAStore)
         ));
     }
