@@ -28,6 +28,9 @@ pub trait DhGroup: Send + Sync + 'static {
     /// The public key of `private_key`, validating it.
     fn public_key(private_key: &[u8]) -> Result<Vec<u8>, Error>;
 
+    /// Checks a serialized public key as [`DhGroup::dh`] does.
+    fn check_public_key(public_key: &[u8]) -> Result<(), Error>;
+
     /// `DH(private_key, public_key)`, validating both and rejecting an
     /// all-zero or identity result.
     fn dh(private_key: &[u8], public_key: &[u8]) -> Result<Zeroizing<[u8; 32]>, Error>;
@@ -138,6 +141,10 @@ impl<G: DhGroup> Kem for DhKem<G> {
 
     fn public_key(&self, private_key: &[u8]) -> Result<Vec<u8>, Error> {
         Ok(Self::key_parts(private_key)?.1.into_owned())
+    }
+
+    fn check_public_key(&self, public_key: &[u8]) -> Result<(), Error> {
+        G::check_public_key(public_key)
     }
 
     fn encap(&self, public_key: &[u8], seed: &[u8]) -> Result<(SharedSecret, Vec<u8>), Error> {

@@ -81,6 +81,13 @@ pub trait Kem: Send + Sync {
     /// The public key of `private_key` (in either form [`Kem::decap`] takes).
     fn public_key(&self, private_key: &[u8]) -> Result<Vec<u8>, Error>;
 
+    /// Checks that `public_key` is a valid public key of this KEM, as
+    /// [`Kem::encap`] would, without encapsulating: its length, and what of
+    /// its structure can be checked without a secret (the point on the
+    /// curve for P-256, FIPS 203's modulus check for ML-KEM). For X25519,
+    /// where every 32-byte string is a public key, only the length.
+    fn check_public_key(&self, public_key: &[u8]) -> Result<(), Error>;
+
     /// Encapsulates to `public_key` with the given seed, returning the
     /// shared secret and the encapsulation. Validates `public_key`.
     fn encap(&self, public_key: &[u8], seed: &[u8]) -> Result<(SharedSecret, Vec<u8>), Error>;

@@ -19,6 +19,15 @@ fn private_key(bytes: &[u8]) -> Result<SecretKey, Error> {
     SecretKey::from_slice(bytes).map_err(|_| Error::InvalidPrivateKey)
 }
 
+/// An uncompressed SEC1 point on the curve; points off the curve and the
+/// identity are rejected (RFC 9180 §7.1.4).
+fn parse_public_key(public: &[u8]) -> Result<PublicKey, Error> {
+    if public.len() != P256::PUBLIC_KEY_LEN || public[0] != 0x04 {
+        return Err(Error::InvalidLength);
+    }
+    PublicKey::from_sec1_bytes(public).map_err(|_| Error::InvalidPublicKey)
+}
+
 impl DhGroup for P256 {
     const KEM_ID: u16 = 0x0010;
     const PUBLIC_KEY_LEN: usize = 65;
@@ -31,12 +40,12 @@ impl DhGroup for P256 {
             .to_vec())
     }
 
+    fn check_public_key(public: &[u8]) -> Result<(), Error> {
+        parse_public_key(public).map(|_| ())
+    }
+
     fn dh(private: &[u8], public: &[u8]) -> Result<Zeroizing<[u8; 32]>, Error> {
-        if public.len() != Self::PUBLIC_KEY_LEN || public[0] != 0x04 {
-            return Err(Error::InvalidLength);
-        }
-        // Rejects points off the curve and the identity (RFC 9180 §7.1.4).
-        let public = PublicKey::from_sec1_bytes(public).map_err(|_| Error::InvalidPublicKey)?;
+        let public = parse_public_key(public)?;
         let private = private_key(private)?;
         // The scalar is non-zero and the group has prime order, so the
         // product is never the identity.

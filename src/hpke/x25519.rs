@@ -46,6 +46,14 @@ impl DhGroup for X25519 {
         Ok(PublicKey::from(&private_key(private)?).as_bytes().to_vec())
     }
 
+    fn check_public_key(public: &[u8]) -> Result<(), Error> {
+        if public.len() == Self::PUBLIC_KEY_LEN {
+            Ok(())
+        } else {
+            Err(Error::InvalidLength)
+        }
+    }
+
     fn dh(private: &[u8], public: &[u8]) -> Result<Zeroizing<[u8; 32]>, Error> {
         let public: &[u8; 32] = public.try_into().map_err(|_| Error::InvalidLength)?;
         let private: &[u8; 32] = private.try_into().map_err(|_| Error::InvalidLength)?;

@@ -175,6 +175,22 @@ fn combine(
     Zeroizing::new(digest.into())
 }
 
+/// The ML-KEM-768 encapsulation key and the X25519 public key of an X-Wing
+/// public key. libcrux's encapsulate does not check the ML-KEM key (FIPS 203
+/// §7.2's modulus check), so it is checked here.
+fn parse_public_key(public_key: &[u8]) -> Result<(mlkem768::MlKem768PublicKey, &[u8]), Error> {
+    if public_key.len() != PUBLIC_KEY_LEN {
+        return Err(Error::InvalidLength);
+    }
+    let (mlkem_public, x25519_public) = public_key.split_at(MLKEM_PUBLIC_KEY_LEN);
+    let mlkem_public =
+        mlkem768::MlKem768PublicKey::try_from(mlkem_public).map_err(|_| Error::InvalidLength)?;
+    if !mlkem768::validate_public_key(&mlkem_public) {
+        return Err(Error::InvalidPublicKey);
+    }
+    Ok((mlkem_public, x25519_public))
+}
+
 impl Kem for XWing {
     fn id(&self) -> u16 {
         KEM_ID
@@ -220,18 +236,15 @@ impl Kem for XWing {
         Ok(Expanded::from_private_key(private_key)?.public_key())
     }
 
+    fn check_public_key(&self, public_key: &[u8]) -> Result<(), Error> {
+        parse_public_key(public_key).map(|_| ())
+    }
+
     fn encap(&self, public_key: &[u8], seed: &[u8]) -> Result<(SharedSecret, Vec<u8>), Error> {
-        if public_key.len() != PUBLIC_KEY_LEN || seed.len() != ENCAP_SEED_LEN {
+        if seed.len() != ENCAP_SEED_LEN {
             return Err(Error::InvalidLength);
         }
-        let (mlkem_public, x25519_public) = public_key.split_at(MLKEM_PUBLIC_KEY_LEN);
-        let mlkem_public = mlkem768::MlKem768PublicKey::try_from(mlkem_public)
-            .map_err(|_| Error::InvalidLength)?;
-        // libcrux's encapsulate does not check the key (FIPS 203 §7.2's
-        // modulus check), so it is checked here.
-        if !mlkem768::validate_public_key(&mlkem_public) {
-            return Err(Error::InvalidPublicKey);
-        }
+        let (mlkem_public, x25519_public) = parse_public_key(public_key)?;
         let mut mlkem_randomness = Zeroizing::new([0u8; 32]);
         mlkem_randomness.copy_from_slice(&seed[..32]);
         let (mlkem_ciphertext, mut mlkem_shared) =
