@@ -16,6 +16,7 @@
 //! ciphertexts, unsupported algorithms) is an error, never a panic.
 
 pub mod crypto;
+pub mod directory;
 mod error;
 pub mod hpke;
 mod provider;

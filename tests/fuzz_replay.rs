@@ -225,3 +225,8 @@ fn write_seed_corpora() {
     }
     println!("{} seeds written", seeds.len());
 }
+
+#[test]
+fn keypackage_validate() {
+    replay("keypackage_validate", targets::keypackage_validate);
+}
