@@ -27,6 +27,8 @@
 pub mod backend;
 #[cfg(feature = "directory")]
 mod embedded;
+#[cfg(feature = "server")]
+pub mod http;
 pub mod keypackage;
 pub mod validate;
 
