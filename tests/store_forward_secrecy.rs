@@ -22,6 +22,8 @@
 
 #[path = "common/attacker.rs"]
 mod attacker;
+#[path = "common/differential.rs"]
+mod differential;
 #[path = "common/groups.rs"]
 mod groups;
 #[path = "common/recorder.rs"]
@@ -32,6 +34,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use attacker::{attack, Loot, Version};
+use differential::check_key_slots;
 use groups::{Client, Participant};
 use openmls::prelude::Ciphersuite;
 use openmls_traits::OpenMlsProvider as _;
@@ -176,7 +179,7 @@ fn run_session(dir: &Path, epochs: u64) -> Session {
     let slot_mismatches = members
         .iter()
         .chain(&gone)
-        .filter_map(|member| check_key_slots(member).err())
+        .filter_map(|member| check_key_slots(member.provider().storage().inner()).err())
         .collect();
     let mut files = Vec::new();
     for member in members.into_iter().chain(gone) {
@@ -199,36 +202,6 @@ fn run_session(dir: &Path, epochs: u64) -> Session {
         messages,
         members: files,
         slot_mismatches,
-    }
-}
-
-/// The key-slot file holds exactly one key per live secret record: no key
-/// of a superseded value is left in it. (This trusts the store's own
-/// classification of entities; the attacker does not.)
-fn check_key_slots(member: &Member) -> Result<(), String> {
-    let store = member.provider().storage().inner();
-    let live: usize = store
-        .inventory()
-        .expect("inventory")
-        .iter()
-        .filter(|(entity, _)| Entity::is_secret(**entity))
-        .map(|(_, usage)| usage.records)
-        .sum();
-    let dir = store.directory();
-    let keys = std::fs::read(dir.join("keys")).expect("key file");
-    // Slot halves are 64-byte blocks after the 4096-byte header; an erased
-    // half is all zeros.
-    let halves = keys[4096..]
-        .chunks(64)
-        .filter(|half| half.iter().any(|&b| b != 0))
-        .count();
-    if halves == live {
-        Ok(())
-    } else {
-        Err(format!(
-            "{}: {halves} key halves for {live} live secret records",
-            dir.display()
-        ))
     }
 }
 

@@ -358,8 +358,10 @@ fn open(dir: &Path) -> Store {
 }
 
 /// Non-zero halves in the key-slot file must be exactly the live secret
-/// records: recovery erased every key a crash left behind.
-fn check_key_slots(store: &Store) -> Result<(), String> {
+/// records: recovery erased every key a crash left behind, and no key of a
+/// superseded value is left. (This trusts the store's own classification
+/// of entities; the forward-secrecy attacker does not.)
+pub fn check_key_slots(store: &Store) -> Result<(), String> {
     let live: usize = store
         .inventory()
         .map_err(|e| format!("inventory: {e}"))?
@@ -376,7 +378,8 @@ fn check_key_slots(store: &Store) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{halves} key halves for {live} live secret records"
+            "{}: {halves} key halves for {live} live secret records",
+            store.directory().display()
         ))
     }
 }
