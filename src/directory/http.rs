@@ -413,17 +413,3 @@ impl IdentityCheck for DemoAuth {
         key == signature_key
     }
 }
-
-/// The identity hook of a shared [`DemoAuth`], for [`Directory::open`].
-impl IdentityCheck for Arc<DemoAuth> {
-    fn accepts(
-        &self,
-        actor: &str,
-        device: &str,
-        credential: &Credential,
-        signature_key: &[u8],
-    ) -> bool {
-        self.as_ref()
-            .accepts(actor, device, credential, signature_key)
-    }
-}

@@ -91,6 +91,20 @@ pub trait IdentityCheck: Send + Sync {
     ) -> bool;
 }
 
+/// A hook shared with the rest of the server (its authenticator, say) is a
+/// hook too.
+impl<T: IdentityCheck + ?Sized> IdentityCheck for std::sync::Arc<T> {
+    fn accepts(
+        &self,
+        actor: &str,
+        device: &str,
+        credential: &Credential,
+        signature_key: &[u8],
+    ) -> bool {
+        (**self).accepts(actor, device, credential, signature_key)
+    }
+}
+
 /// Seconds since the Unix epoch; injectable for tests.
 pub trait Clock: Send + Sync {
     /// The current time.

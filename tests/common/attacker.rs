@@ -102,7 +102,7 @@ impl Loot {
     /// (64-byte aligned: a small generation, a key of varied bytes, a
     /// non-zero check, 16 zero bytes) anywhere on a disk.
     fn carve_keys(&mut self, image: &[u8]) {
-        for (index, block) in image.chunks(KEY_FILE_HEADER).enumerate() {
+        for block in image.chunks(KEY_FILE_HEADER) {
             if block.starts_with(b"polymls\0") && block.len() >= 80 {
                 self.add_key(&block[16..48]);
                 self.add_key(&block[48..80]);
@@ -110,7 +110,6 @@ impl Loot {
             if block.iter().all(|&b| b == 0) {
                 continue;
             }
-            let _ = index;
             for half in block.chunks_exact(HALF) {
                 let generation = u64::from_le_bytes(half[..8].try_into().expect("8"));
                 let key = &half[8..40];
