@@ -1,9 +1,17 @@
-//! A polyproto home server's KeyPackage directory over HTTP, embedded
-//! RocksDB storage:
+//! A polyproto home server's KeyPackage directory over HTTP, on an embedded
+//! RocksDB:
 //!
 //! ```sh
 //! cargo run --release --features server --example directory_server -- \
 //!     --listen 127.0.0.1:8080 --data /tmp/directory --demo-auth
+//! ```
+//!
+//! or on PostgreSQL, where any number of these processes can share one
+//! database (built with the `postgres` feature):
+//!
+//! ```sh
+//! cargo run --release --features server,postgres --example directory_server -- \
+//!     --listen 127.0.0.1:8080 --postgres postgresql://user@host/db --demo-auth
 //! ```
 //!
 //! Authentication is the embedding server's job; this example has only the
@@ -15,17 +23,23 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use polymls::directory::http::{router, DemoAuth, Limits};
-use polymls::directory::Directory;
+use polymls::directory::{Backend, Directory, Embedded};
+
+/// Where the directory keeps its KeyPackages.
+enum Storage {
+    Embedded(PathBuf),
+    Postgres(String),
+}
 
 struct Args {
     listen: SocketAddr,
-    data: PathBuf,
+    storage: Storage,
     demo_auth: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut listen = None;
-    let mut data = None;
+    let mut storage = None;
     let mut demo_auth = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -39,9 +53,12 @@ fn parse_args() -> Result<Args, String> {
                 );
             }
             "--data" => {
-                data = Some(PathBuf::from(
-                    args.next().ok_or("--data needs a directory")?,
-                ))
+                let dir = args.next().ok_or("--data needs a directory")?;
+                storage = Some(Storage::Embedded(PathBuf::from(dir)));
+            }
+            "--postgres" => {
+                let url = args.next().ok_or("--postgres needs a URL")?;
+                storage = Some(Storage::Postgres(url));
             }
             "--demo-auth" => demo_auth = true,
             other => return Err(format!("unknown argument {other}")),
@@ -49,14 +66,16 @@ fn parse_args() -> Result<Args, String> {
     }
     Ok(Args {
         listen: listen.ok_or("--listen ADDR is required")?,
-        data: data.ok_or("--data DIR is required")?,
+        storage: storage.ok_or("--data DIR or --postgres URL is required")?,
         demo_auth,
     })
 }
 
 fn main() {
     let args = parse_args().unwrap_or_else(|e| {
-        eprintln!("{e}\nusage: directory_server --listen ADDR --data DIR --demo-auth");
+        eprintln!(
+            "{e}\nusage: directory_server --listen ADDR (--data DIR | --postgres URL) --demo-auth"
+        );
         std::process::exit(2);
     });
     if !args.demo_auth {
@@ -67,10 +86,14 @@ fn main() {
         std::process::exit(2);
     }
     let auth = Arc::new(DemoAuth::default());
-    let directory = Directory::open(&args.data, Arc::clone(&auth)).unwrap_or_else(|e| {
-        eprintln!("opening {}: {e}", args.data.display());
-        std::process::exit(1);
-    });
+    let backend: Box<dyn Backend> = match args.storage {
+        Storage::Embedded(dir) => Box::new(Embedded::open(&dir).unwrap_or_else(|e| {
+            eprintln!("opening {}: {e}", dir.display());
+            std::process::exit(1);
+        })),
+        Storage::Postgres(url) => on_postgres(&url),
+    };
+    let directory = Directory::with_backend(backend, Arc::clone(&auth));
     let app = router(Arc::new(directory), auth, Limits::default());
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     runtime.block_on(async {
@@ -86,4 +109,20 @@ fn main() {
         );
         axum::serve(listener, app).await.expect("serve");
     });
+}
+
+#[cfg(feature = "postgres")]
+fn on_postgres(url: &str) -> Box<dyn Backend> {
+    Box::new(
+        polymls::directory::Postgres::connect(url).unwrap_or_else(|e| {
+            eprintln!("connecting to PostgreSQL: {e}");
+            std::process::exit(1);
+        }),
+    )
+}
+
+#[cfg(not(feature = "postgres"))]
+fn on_postgres(_: &str) -> Box<dyn Backend> {
+    eprintln!("--postgres needs a build with the `postgres` feature");
+    std::process::exit(2);
 }

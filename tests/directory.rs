@@ -1,11 +1,17 @@
-//! The KeyPackage directory on its embedded backend: the lifecycle
-//! (claims drain the stock, the last resort follows and is reported, low
-//! stock at the threshold, replenishing, expiry, device removal, several
-//! devices), 0xF110 KeyPackages beside 0x0001 ones, every kind of bad
-//! upload, and 64 concurrent claimers on one actor with 1,000 KeyPackages.
+//! The directory's conformance suite, run unchanged on every backend (the
+//! embedded RocksDB one, and PostgreSQL on a throwaway cluster with the
+//! `postgres` feature): the lifecycle (claims drain the stock, the last
+//! resort follows and is reported, low stock at the threshold,
+//! replenishing, expiry, device removal, several devices), 0xF110
+//! KeyPackages beside 0x0001 ones, reopening, every kind of bad upload, 64
+//! concurrent claimers on one actor with 1,000 KeyPackages, and concurrent
+//! uploads of the same KeyPackages.
 
 #[path = "common/keypackages.rs"]
 mod keypackages;
+#[cfg(feature = "postgres")]
+#[path = "common/postgres.rs"]
+mod postgres;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,8 +19,8 @@ use std::sync::{Arc, Mutex};
 
 use keypackages::Spec;
 use polymls::directory::{
-    Clock, Credential, Directory, Embedded, IdentityCheck, LastResort, Notify, Rejection, Signal,
-    Upload,
+    Backend, Clock, Credential, Directory, Embedded, IdentityCheck, LastResort, Notify, Rejection,
+    Signal, Upload,
 };
 
 const NOW: u64 = 1_800_000_000;
@@ -62,11 +68,46 @@ fn upload(id: &str, spec: &Spec) -> Upload {
     }
 }
 
-fn directory(dir: &std::path::Path) -> (Directory<Embedded>, TestClock, Signals) {
+/// Storage a backend opens, and opens again (after the previous one is
+/// dropped) on the same data.
+trait Fixture: Sync {
+    fn open(&self) -> Box<dyn Backend>;
+}
+
+struct OnEmbedded(tempfile::TempDir);
+
+impl Fixture for OnEmbedded {
+    fn open(&self) -> Box<dyn Backend> {
+        Box::new(Embedded::open(self.0.path()).expect("open embedded directory"))
+    }
+}
+
+fn embedded() -> OnEmbedded {
+    OnEmbedded(tempfile::tempdir().expect("tempdir"))
+}
+
+#[cfg(feature = "postgres")]
+struct OnPostgres(String);
+
+#[cfg(feature = "postgres")]
+impl Fixture for OnPostgres {
+    fn open(&self) -> Box<dyn Backend> {
+        Box::new(polymls::directory::Postgres::connect(&self.0).expect("connect to PostgreSQL"))
+    }
+}
+
+/// A database of its own on the process's cluster.
+#[cfg(feature = "postgres")]
+fn on_postgres() -> OnPostgres {
+    OnPostgres(postgres::shared().create_database())
+}
+
+type TestDirectory = Directory<Box<dyn Backend>>;
+
+fn directory(fixture: &dyn Fixture) -> (TestDirectory, TestClock, Signals) {
     let clock = TestClock(Arc::new(AtomicU64::new(NOW)));
     let signals = Signals::default();
-    let directory = Directory::open(dir, ActorIsIdentity)
-        .expect("open directory")
+    let directory = Directory::with_backend(fixture.open(), ActorIsIdentity)
         .with_clock(clock.clone())
         .with_notify(signals.clone())
         .with_low_stock(2);
@@ -75,7 +116,7 @@ fn directory(dir: &std::path::Path) -> (Directory<Embedded>, TestClock, Signals)
 
 /// `count` regular KeyPackages and a last resort of one device and suite.
 fn stock_up(
-    directory: &Directory<Embedded>,
+    directory: &TestDirectory,
     actor: &str,
     device: &str,
     suite: u16,
@@ -93,10 +134,8 @@ fn stock_up(
     uploads.into_iter().map(|u| u.key_package).collect()
 }
 
-#[test]
-fn lifecycle_of_two_devices_on_two_suites() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (directory, clock, signals) = directory(dir.path());
+fn lifecycle_of_two_devices_on_two_suites(fixture: &dyn Fixture) {
+    let (directory, clock, signals) = directory(fixture);
     let phone = stock_up(&directory, "alice", "phone", X25519, 3);
     let laptop = stock_up(&directory, "alice", "laptop", XWING, 3);
     assert!(directory.has_actor("alice").expect("has"));
@@ -201,15 +240,13 @@ fn lifecycle_of_two_devices_on_two_suites() {
     assert!(!directory.has_actor("alice").expect("has"));
 }
 
-#[test]
-fn uploads_survive_reopening_and_claims_stay_one_time() {
-    let dir = tempfile::tempdir().expect("tempdir");
+fn uploads_survive_reopening_and_claims_stay_one_time(fixture: &dyn Fixture) {
     let first = {
-        let (directory, _, _) = directory(dir.path());
+        let (directory, _, _) = directory(fixture);
         stock_up(&directory, "carol", "phone", XWING, 2);
         directory.claim("carol", &[XWING]).expect("claim")
     };
-    let (directory, _, _) = directory(dir.path());
+    let (directory, _, _) = directory(fixture);
     let second = directory.claim("carol", &[XWING]).expect("claim");
     assert_ne!(first[0].key_package, second[0].key_package);
     assert!(directory.claim("carol", &[XWING]).expect("claim")[0].last_resort);
@@ -219,10 +256,8 @@ fn uploads_survive_reopening_and_claims_stay_one_time() {
 type Case = (&'static str, Vec<u8>, bool, fn(&Rejection) -> bool);
 
 /// Every kind of bad upload: a clear rejection, nothing stored, no panic.
-#[test]
-fn bad_uploads_are_refused_and_change_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (directory, _, _) = directory(dir.path());
+fn bad_uploads_are_refused_and_change_nothing(fixture: &dyn Fixture) {
+    let (directory, _, _) = directory(fixture);
     let good = Spec::new(X25519, "dave", NOW);
     let good_bytes = good.encode();
     let mut cases: Vec<Case> = Vec::new();
@@ -395,12 +430,10 @@ fn bad_uploads_are_refused_and_change_nothing() {
 
 /// 64 threads claim against one actor holding 1,000 KeyPackages: each is
 /// handed out exactly once, then only the last resort.
-#[test]
-fn concurrent_claims_hand_out_each_key_package_once() {
+fn concurrent_claims_hand_out_each_key_package_once(fixture: &dyn Fixture) {
     const KEY_PACKAGES: usize = 1000;
     const CLAIMERS: usize = 64;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (directory, _, _) = directory(dir.path());
+    let (directory, _, _) = directory(fixture);
     let base = Spec::new(X25519, "erin", NOW);
     for chunk in 0..10 {
         let mut uploads: Vec<Upload> = (0..KEY_PACKAGES / 10)
@@ -455,3 +488,87 @@ fn concurrent_claims_hand_out_each_key_package_once() {
     assert_eq!(stock[0].regular, 0);
     assert_eq!(stock[0].last_resort, LastResort::Used);
 }
+
+/// 16 threads upload the same 50 KeyPackages at once (each from its own
+/// device): each is stored exactly once, whichever upload wins.
+fn concurrent_uploads_store_each_init_key_once(fixture: &dyn Fixture) {
+    const UPLOADERS: usize = 16;
+    let (directory, _, _) = directory(fixture);
+    let base = Spec::new(X25519, "frank", NOW);
+    let uploads: Arc<Vec<Upload>> = Arc::new(
+        (0..50)
+            .map(|i| upload(&i.to_string(), &base.another()))
+            .collect(),
+    );
+    let directory = Arc::new(directory);
+    let threads: Vec<_> = (0..UPLOADERS)
+        .map(|thread| {
+            let (directory, uploads) = (Arc::clone(&directory), Arc::clone(&uploads));
+            std::thread::spawn(move || {
+                directory
+                    .publish("frank", &format!("device{thread}"), &uploads)
+                    .expect("publish")
+            })
+        })
+        .collect();
+    let mut accepted = vec![0usize; uploads.len()];
+    for thread in threads {
+        for (i, verdict) in thread.join().expect("uploader").iter().enumerate() {
+            match &verdict.result {
+                Ok(()) => accepted[i] += 1,
+                Err(Rejection::DuplicateInitKey) => {}
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+    }
+    assert!(accepted.iter().all(|&n| n == 1), "{accepted:?}");
+    let held: usize = directory
+        .stock("frank")
+        .expect("stock")
+        .iter()
+        .map(|s| s.regular)
+        .sum();
+    assert_eq!(held, uploads.len());
+    println!(
+        "concurrent uploads: {UPLOADERS} uploaders x {} KeyPackages, each stored once",
+        uploads.len()
+    );
+}
+
+/// The suite, one test per case, on one backend.
+macro_rules! conformance {
+    ($backend:ident, $fixture:expr) => {
+        mod $backend {
+            use super::*;
+
+            #[test]
+            fn lifecycle_of_two_devices_on_two_suites() {
+                super::lifecycle_of_two_devices_on_two_suites(&$fixture)
+            }
+
+            #[test]
+            fn uploads_survive_reopening_and_claims_stay_one_time() {
+                super::uploads_survive_reopening_and_claims_stay_one_time(&$fixture)
+            }
+
+            #[test]
+            fn bad_uploads_are_refused_and_change_nothing() {
+                super::bad_uploads_are_refused_and_change_nothing(&$fixture)
+            }
+
+            #[test]
+            fn concurrent_claims_hand_out_each_key_package_once() {
+                super::concurrent_claims_hand_out_each_key_package_once(&$fixture)
+            }
+
+            #[test]
+            fn concurrent_uploads_store_each_init_key_once() {
+                super::concurrent_uploads_store_each_init_key_once(&$fixture)
+            }
+        }
+    };
+}
+
+conformance!(embedded_backend, embedded());
+#[cfg(feature = "postgres")]
+conformance!(postgres_backend, on_postgres());

@@ -97,3 +97,35 @@ pub trait Backend: Send + Sync {
     /// Deletes everything of an actor; returns how many KeyPackages.
     fn remove_actor(&self, actor: &str) -> Result<usize, DirectoryError>;
 }
+
+/// A backend chosen at run time (say, from the server's configuration) is a
+/// backend too.
+impl<B: Backend + ?Sized> Backend for Box<B> {
+    fn insert(&self, entries: &[Entry]) -> Result<Vec<bool>, DirectoryError> {
+        (**self).insert(entries)
+    }
+
+    fn claim(&self, actor: &str, suites: &[u16], now: u64) -> Result<Vec<Claimed>, DirectoryError> {
+        (**self).claim(actor, suites, now)
+    }
+
+    fn stock(&self, actor: &str, now: u64) -> Result<Vec<Stock>, DirectoryError> {
+        (**self).stock(actor, now)
+    }
+
+    fn has_actor(&self, actor: &str) -> Result<bool, DirectoryError> {
+        (**self).has_actor(actor)
+    }
+
+    fn purge_expired(&self, now: u64) -> Result<usize, DirectoryError> {
+        (**self).purge_expired(now)
+    }
+
+    fn remove_device(&self, actor: &str, device: &str) -> Result<usize, DirectoryError> {
+        (**self).remove_device(actor, device)
+    }
+
+    fn remove_actor(&self, actor: &str) -> Result<usize, DirectoryError> {
+        (**self).remove_actor(actor)
+    }
+}

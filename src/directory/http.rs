@@ -149,13 +149,24 @@ fn code_point(suite: u16) -> String {
     format!("0x{suite:04X}")
 }
 
-/// A directory call that failed: 500, with the error's message (which
+/// A directory call that failed: 503 when the database is unavailable (the
+/// client may retry), 500 otherwise, with the error's message (which
 /// carries no KeyPackage and no secret).
-struct Failed(String);
+struct Failed(StatusCode, String);
 
 impl IntoResponse for Failed {
     fn into_response(self) -> Response {
-        error(StatusCode::INTERNAL_SERVER_ERROR, self.0)
+        error(self.0, self.1)
+    }
+}
+
+impl From<super::DirectoryError> for Failed {
+    fn from(e: super::DirectoryError) -> Self {
+        let status = match e {
+            super::DirectoryError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Failed(status, e.to_string())
     }
 }
 
@@ -181,8 +192,11 @@ impl<B: Backend + 'static> Service<B> {
         let service = Arc::clone(self);
         match tokio::task::spawn_blocking(move || call(&service.directory)).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(Failed(e.to_string())),
-            Err(_) => Err(Failed("directory call failed".into())),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(Failed(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "directory call failed".into(),
+            )),
         }
     }
 }

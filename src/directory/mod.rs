@@ -30,6 +30,8 @@ mod embedded;
 #[cfg(feature = "server")]
 pub mod http;
 pub mod keypackage;
+#[cfg(feature = "postgres")]
+mod postgres;
 pub mod validate;
 
 use std::path::Path;
@@ -40,6 +42,8 @@ pub use backend::{Backend, Claimed, Entry, LastResort, Stock};
 #[cfg(feature = "directory")]
 pub use embedded::Embedded;
 pub use keypackage::Credential;
+#[cfg(feature = "postgres")]
+pub use postgres::{Postgres, PostgresOptions};
 pub use validate::{Policy, Rejection};
 
 /// Why a directory operation failed (not a KeyPackage's verdict: those are
@@ -50,6 +54,20 @@ pub enum DirectoryError {
     /// The embedded backend's RocksDB reported an error.
     #[cfg(feature = "directory")]
     Database(rocksdb::Error),
+    /// The PostgreSQL backend's database refused a statement.
+    #[cfg(feature = "postgres")]
+    Postgres(r2d2_postgres::postgres::Error),
+    /// The database cannot be reached (down, restarting, the connection
+    /// lost, no connection free in time); the operation changed nothing
+    /// unless it committed before the loss, and may be retried.
+    Unavailable(String),
+    /// The database's schema is newer than this build knows.
+    SchemaTooNew {
+        /// The database's schema version.
+        found: i32,
+        /// The newest this build migrates to.
+        supported: i32,
+    },
     /// A stored record does not decode.
     Corrupted(&'static str),
     /// An actor or device name longer than 65,535 bytes.
@@ -61,6 +79,14 @@ impl std::fmt::Display for DirectoryError {
         match self {
             #[cfg(feature = "directory")]
             DirectoryError::Database(error) => write!(f, "directory database: {error}"),
+            #[cfg(feature = "postgres")]
+            DirectoryError::Postgres(error) => write!(f, "directory database: {error}"),
+            DirectoryError::Unavailable(why) => write!(f, "directory database unavailable: {why}"),
+            DirectoryError::SchemaTooNew { found, supported } => write!(
+                f,
+                "directory schema version {found} is newer than this build's {supported}: \
+                 upgrade polymls"
+            ),
             DirectoryError::Corrupted(what) => write!(f, "directory corrupted: {what}"),
             DirectoryError::NameTooLong => f.write_str("actor or device name too long"),
         }
@@ -337,12 +363,14 @@ impl<B: Backend> Directory<B> {
     }
 
     /// One KeyPackage per device of `actor` in the first of `suites` the
-    /// device has (see [`Backend::claim`]); empty if none is available.
+    /// device has (see [`Backend::claim`]), sorted by device; empty if none
+    /// is available.
     /// Raises a [`Signal`] for each device left low or whose last resort
     /// was handed out.
     pub fn claim(&self, actor: &str, suites: &[u16]) -> Result<Vec<Claimed>, DirectoryError> {
         let now = self.clock.now();
-        let claimed = self.backend.claim(actor, suites, now)?;
+        let mut claimed = self.backend.claim(actor, suites, now)?;
+        claimed.sort_by(|a, b| a.device.cmp(&b.device));
         if let Some(notify) = &self.notify {
             for signal in self.signals_after(actor, &claimed, now)? {
                 notify.signal(signal);
@@ -386,8 +414,11 @@ impl<B: Backend> Directory<B> {
     }
 
     /// What each device of `actor` holds, per suite.
+    /// Sorted by device, then suite.
     pub fn stock(&self, actor: &str) -> Result<Vec<Stock>, DirectoryError> {
-        self.backend.stock(actor, self.clock.now())
+        let mut stock = self.backend.stock(actor, self.clock.now())?;
+        stock.sort_by(|a, b| (&a.device, a.suite).cmp(&(&b.device, b.suite)));
+        Ok(stock)
     }
 
     /// What `actor`'s devices should upload now: every suite with fewer
