@@ -7,16 +7,18 @@
 
 #[path = "common/groups.rs"]
 mod groups;
+#[path = "common/http_client.rs"]
+mod http_client;
 #[path = "common/keypackages.rs"]
 mod keypackages;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use groups::{Client, Participant, Received};
+use http_client::request;
 use keypackages::Spec;
 use openmls::prelude::Ciphersuite;
 use openmls_memory_storage::MemoryStorage;
@@ -53,59 +55,6 @@ fn serve(dir: &std::path::Path, limits: Limits) -> SocketAddr {
         });
     });
     receiver.recv().expect("server address")
-}
-
-/// One HTTP/1.1 request on its own connection: (status, body).
-fn request(
-    server: SocketAddr,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&[u8]>,
-) -> (u16, Vec<u8>) {
-    let mut stream = TcpStream::connect(server).expect("connect");
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
-    if let Some(token) = token {
-        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
-    }
-    let body = body.unwrap_or_default();
-    head.push_str(&format!(
-        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    ));
-    stream.write_all(head.as_bytes()).expect("write head");
-    // A server may answer (413) before reading a large body.
-    let _ = stream.write_all(body);
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("end of headers");
-    let headers = String::from_utf8_lossy(&response[..split]).to_lowercase();
-    let status = headers[9..12].parse().expect("status code");
-    let mut body = response[split + 4..].to_vec();
-    if headers.contains("transfer-encoding: chunked") {
-        body = dechunk(&body);
-    }
-    (status, body)
-}
-
-fn dechunk(mut body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = body
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("chunk size");
-        let size = usize::from_str_radix(std::str::from_utf8(&body[..line_end]).expect("hex"), 16)
-            .expect("chunk size");
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&body[line_end + 2..line_end + 2 + size]);
-        body = &body[line_end + 2 + size + 2..];
-    }
 }
 
 fn json_body(value: &Value) -> Vec<u8> {

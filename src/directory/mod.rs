@@ -80,7 +80,10 @@ impl std::fmt::Display for DirectoryError {
             #[cfg(feature = "directory")]
             DirectoryError::Database(error) => write!(f, "directory database: {error}"),
             #[cfg(feature = "postgres")]
-            DirectoryError::Postgres(error) => write!(f, "directory database: {error}"),
+            DirectoryError::Postgres(error) => match std::error::Error::source(error) {
+                Some(source) => write!(f, "directory database: {error}: {source}"),
+                None => write!(f, "directory database: {error}"),
+            },
             DirectoryError::Unavailable(why) => write!(f, "directory database unavailable: {why}"),
             DirectoryError::SchemaTooNew { found, supported } => write!(
                 f,

@@ -213,7 +213,13 @@ impl From<r2d2_postgres::postgres::Error> for DirectoryError {
             || code.is_some_and(|c| c.starts_with("08") || c.starts_with("57"))
             || std::error::Error::source(&error).is_some_and(|s| s.is::<std::io::Error>());
         if unavailable {
-            DirectoryError::Unavailable(error.to_string())
+            // `Display` of a server's error says only "db error": the
+            // message is in its source.
+            let why = match std::error::Error::source(&error) {
+                Some(source) => format!("{error}: {source}"),
+                None => error.to_string(),
+            };
+            DirectoryError::Unavailable(why)
         } else {
             DirectoryError::Postgres(error)
         }
