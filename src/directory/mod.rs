@@ -307,13 +307,17 @@ impl<B: Backend> Directory<B> {
         let mut entries = Vec::new();
         let mut entry_of = Vec::new();
         let mut last_resorts = std::collections::HashSet::new();
-        for (index, upload) in uploads.iter().enumerate() {
-            let result = self.admit(actor, device, upload, now).and_then(|entry| {
-                if entry.last_resort && !last_resorts.insert(entry.suite) {
-                    return Err(Rejection::LastResort("two for one suite in one upload"));
-                }
-                Ok(entry)
-            });
+        let bytes: Vec<&[u8]> = uploads.iter().map(|u| &u.key_package[..]).collect();
+        let checked = validate::check_batch(&bytes, &self.policy, now);
+        for (index, (upload, checked)) in uploads.iter().zip(checked).enumerate() {
+            let result = self
+                .admit(actor, device, upload, checked)
+                .and_then(|entry| {
+                    if entry.last_resort && !last_resorts.insert(entry.suite) {
+                        return Err(Rejection::LastResort("two for one suite in one upload"));
+                    }
+                    Ok(entry)
+                });
             verdicts.push(Verdict {
                 id: upload.id.clone(),
                 result: result.as_ref().map(|_| ()).map_err(Clone::clone),
@@ -332,15 +336,16 @@ impl<B: Backend> Directory<B> {
         Ok(verdicts)
     }
 
-    /// Everything but uniqueness, which the backend decides atomically.
+    /// Everything after validation but uniqueness, which the backend
+    /// decides atomically.
     fn admit(
         &self,
         actor: &str,
         device: &str,
         upload: &Upload,
-        now: u64,
+        checked: Result<validate::Checked, Rejection>,
     ) -> Result<Entry, Rejection> {
-        let checked = validate::check(&upload.key_package, &self.policy, now)?;
+        let checked = checked?;
         let leaf = &checked.key_package.leaf_node;
         if !self
             .identity

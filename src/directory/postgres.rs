@@ -32,6 +32,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use r2d2_postgres::postgres::types::ToSql;
 use r2d2_postgres::postgres::{Client, NoTls, Statement, Transaction};
 use r2d2_postgres::r2d2::{self, ManageConnection, Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
@@ -47,18 +48,21 @@ const MIGRATIONS: &[&str] = &["
         device text NOT NULL,
         PRIMARY KEY (actor, device)
     );
+    -- The key leads with the device and suite and ends with the upload
+    -- order, so that a claim's oldest-first pick is an index scan; no index
+    -- on id alone, which a generic plan could prefer (scanning every actor's
+    -- rows in id order for the first match).
     CREATE TABLE key_packages (
-        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id bigint GENERATED ALWAYS AS IDENTITY,
         actor text NOT NULL,
         device text NOT NULL,
         suite integer NOT NULL,
         last_resort boolean NOT NULL,
         used boolean NOT NULL DEFAULT false,
         not_after bigint NOT NULL,
-        key_package bytea NOT NULL
+        key_package bytea NOT NULL,
+        PRIMARY KEY (actor, device, suite, id)
     );
-    CREATE INDEX key_packages_regular ON key_packages (actor, device, suite, id)
-        WHERE NOT last_resort;
     CREATE UNIQUE INDEX key_packages_last_resort ON key_packages (actor, device, suite)
         WHERE last_resort;
     CREATE INDEX key_packages_not_after ON key_packages (not_after);
@@ -73,29 +77,36 @@ const MIGRATIONS: &[&str] = &["
 const MIGRATION_LOCK: i64 = 0x706f_6c79_6d6c_7301;
 
 const DEVICES: &str = "SELECT device FROM devices WHERE actor = $1 ORDER BY device COLLATE \"C\"";
+// One suite at a time, in the claimer's order, so that each is an index
+// scan of (actor, device, suite, id) however many KeyPackages the device
+// holds: ordering by the suite's position in the list would sort them all.
 const TAKE_REGULAR: &str = "
-    DELETE FROM key_packages WHERE id = (
+    DELETE FROM key_packages
+    WHERE actor = $1 AND device = $2 AND suite = $3 AND id = (
         SELECT id FROM key_packages
         WHERE actor = $1 AND device = $2 AND NOT last_resort
-          AND suite = ANY($3) AND not_after > $4
-        ORDER BY array_position($3, suite), id
+          AND suite = $3 AND not_after > $4
+        ORDER BY id
         LIMIT 1 FOR UPDATE SKIP LOCKED)
-    RETURNING suite, key_package";
+    RETURNING key_package";
 const WAIT_REGULAR: &str = "
-    DELETE FROM key_packages WHERE id = (
+    DELETE FROM key_packages
+    WHERE actor = $1 AND device = $2 AND suite = $3 AND id = (
         SELECT id FROM key_packages
         WHERE actor = $1 AND device = $2 AND NOT last_resort
-          AND suite = ANY($3) AND not_after > $4
-        ORDER BY array_position($3, suite), id
+          AND suite = $3 AND not_after > $4
+        ORDER BY id
         LIMIT 1 FOR UPDATE)
-    RETURNING suite, key_package";
+    RETURNING key_package";
 const LAST_RESORT_OF: &str = "
     SELECT id, suite, key_package, used FROM key_packages
     WHERE actor = $1 AND device = $2 AND last_resort
       AND suite = ANY($3) AND not_after > $4
     ORDER BY array_position($3, suite)
     LIMIT 1 FOR NO KEY UPDATE";
-const MARK_USED: &str = "UPDATE key_packages SET used = true WHERE id = $1";
+const MARK_USED: &str = "
+    UPDATE key_packages SET used = true
+    WHERE actor = $1 AND device = $2 AND suite = $3 AND id = $4";
 const RESERVE: &str =
     "INSERT INTO init_keys (hash, not_after) VALUES ($1, $2) ON CONFLICT DO NOTHING";
 const ADD_DEVICE: &str =
@@ -256,7 +267,7 @@ impl Work<'_> {
     fn query(
         &mut self,
         sql: &'static str,
-        params: &[&(dyn r2d2_postgres::postgres::types::ToSql + Sync)],
+        params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<r2d2_postgres::postgres::Row>, DirectoryError> {
         let statement = statement(&mut self.transaction, self.statements, sql)?;
         Ok(self.transaction.query(&statement, params)?)
@@ -265,7 +276,7 @@ impl Work<'_> {
     fn execute(
         &mut self,
         sql: &'static str,
-        params: &[&(dyn r2d2_postgres::postgres::types::ToSql + Sync)],
+        params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, DirectoryError> {
         let statement = statement(&mut self.transaction, self.statements, sql)?;
         Ok(self.transaction.execute(&statement, params)?)
@@ -358,6 +369,27 @@ impl Postgres {
     }
 }
 
+/// Deletes and returns the device's oldest regular KeyPackage in the first
+/// of `suites` it has one in: first among the rows no other claim holds;
+/// only if there is none, waiting for those others hold (a claim that
+/// aborts gives its row back).
+fn take_regular(
+    work: &mut Work<'_>,
+    actor: &str,
+    device: &str,
+    suites: &[i32],
+    now: i64,
+) -> Result<Option<(u16, Vec<u8>)>, DirectoryError> {
+    for query in [TAKE_REGULAR, WAIT_REGULAR] {
+        for suite in suites {
+            if let Some(row) = work.query(query, &[&actor, &device, suite, &now])?.first() {
+                return Ok(Some((to_u16(*suite)?, row.try_get(0)?)));
+            }
+        }
+    }
+    Ok(None)
+}
+
 impl Backend for Postgres {
     fn insert(&self, entries: &[Entry]) -> Result<Vec<bool>, DirectoryError> {
         if entries.is_empty() {
@@ -365,6 +397,7 @@ impl Backend for Postgres {
         }
         self.transaction(|work| {
             let mut stored = Vec::with_capacity(entries.len());
+            let mut devices = std::collections::HashSet::new();
             for entry in entries {
                 let not_after = to_i64(entry.not_after)?;
                 let reserved = work.execute(RESERVE, &[&&entry.init_key_hash[..], &not_after])?;
@@ -372,7 +405,9 @@ impl Backend for Postgres {
                 if reserved == 0 {
                     continue;
                 }
-                work.execute(ADD_DEVICE, &[&entry.actor, &entry.device])?;
+                if devices.insert((&entry.actor, &entry.device)) {
+                    work.execute(ADD_DEVICE, &[&entry.actor, &entry.device])?;
+                }
                 let add = if entry.last_resort {
                     ADD_LAST_RESORT
                 } else {
@@ -400,30 +435,28 @@ impl Backend for Postgres {
             let mut claimed = Vec::new();
             for row in work.query(DEVICES, &[&actor])? {
                 let device: String = row.try_get(0)?;
-                let params: [&(dyn r2d2_postgres::postgres::types::ToSql + Sync); 4] =
-                    [&actor, &device, &suites, &now];
-                let mut regular = work.query(TAKE_REGULAR, &params)?;
-                if regular.is_empty() {
-                    regular = work.query(WAIT_REGULAR, &params)?;
-                }
-                if let Some(row) = regular.first() {
+                if let Some((suite, key_package)) =
+                    take_regular(work, actor, &device, &suites, now)?
+                {
                     claimed.push(Claimed {
                         device,
-                        suite: to_u16(row.try_get(0)?)?,
-                        key_package: row.try_get(1)?,
+                        suite,
+                        key_package,
                         last_resort: false,
                     });
                     continue;
                 }
+                let params: [&(dyn ToSql + Sync); 4] = [&actor, &device, &suites, &now];
                 if let Some(row) = work.query(LAST_RESORT_OF, &params)?.first() {
                     let used: bool = row.try_get(3)?;
+                    let suite: i32 = row.try_get(1)?;
                     if !used {
                         let id: i64 = row.try_get(0)?;
-                        work.execute(MARK_USED, &[&id])?;
+                        work.execute(MARK_USED, &[&actor, &device, &suite, &id])?;
                     }
                     claimed.push(Claimed {
                         device,
-                        suite: to_u16(row.try_get(1)?)?,
+                        suite: to_u16(suite)?,
                         key_package: row.try_get(2)?,
                         last_resort: true,
                     });

@@ -4,6 +4,7 @@
 //! 0xF110 included.
 
 use super::keypackage::{sign_content, KeyPackage, LeafNodeSource};
+use crate::crypto::sign::SignatureAlgorithm;
 use crate::suite::{cipher_suite, CipherSuite};
 
 /// MLS 1.0.
@@ -123,6 +124,77 @@ pub struct Checked {
 /// key validity, and both signatures. What needs the directory's state
 /// (`init_key` uniqueness, identity) is checked by the directory.
 pub fn check(bytes: &[u8], policy: &Policy, now: u64) -> Result<Checked, Rejection> {
+    check_unsigned(bytes, policy, now)?.verify()
+}
+
+/// [`check`] on each of `uploads`, with the Ed25519 signatures of all of
+/// them verified as one batch (see
+/// [`SignatureAlgorithm::verify_batch`](crate::crypto::sign::SignatureAlgorithm::verify_batch)
+/// for what a batch does and does not guarantee beside one by one). If the
+/// batch fails, each is verified alone, so each verdict is its own.
+pub fn check_batch(
+    uploads: &[&[u8]],
+    policy: &Policy,
+    now: u64,
+) -> Vec<Result<Checked, Rejection>> {
+    let unsigned: Vec<Result<Unsigned, Rejection>> = uploads
+        .iter()
+        .map(|bytes| check_unsigned(bytes, policy, now))
+        .collect();
+    let batch: Vec<(&[u8], &[u8], &[u8])> = unsigned
+        .iter()
+        .flatten()
+        .filter(|u| u.checked.suite.signature == SignatureAlgorithm::Ed25519)
+        .flat_map(Unsigned::signatures)
+        .collect();
+    let batch_verified =
+        batch.len() > 1 && SignatureAlgorithm::Ed25519.verify_batch(&batch).is_ok();
+    unsigned
+        .into_iter()
+        .map(|unsigned| {
+            let unsigned = unsigned?;
+            if batch_verified && unsigned.checked.suite.signature == SignatureAlgorithm::Ed25519 {
+                Ok(unsigned.checked)
+            } else {
+                unsigned.verify()
+            }
+        })
+        .collect()
+}
+
+/// A KeyPackage that passed every check but its two signatures, with the
+/// contents they sign.
+struct Unsigned {
+    checked: Checked,
+    leaf_content: Vec<u8>,
+    content: Vec<u8>,
+}
+
+impl Unsigned {
+    /// (key, signed content, signature) of the leaf node and the KeyPackage.
+    fn signatures(&self) -> [(&[u8], &[u8], &[u8]); 2] {
+        let key_package = &self.checked.key_package;
+        let leaf = &key_package.leaf_node;
+        [
+            (&leaf.signature_key, &self.leaf_content, &leaf.signature),
+            (&leaf.signature_key, &self.content, &key_package.signature),
+        ]
+    }
+
+    fn verify(self) -> Result<Checked, Rejection> {
+        let [leaf, key_package] = self.signatures();
+        let algorithm = self.checked.suite.signature;
+        algorithm
+            .verify(leaf.0, leaf.1, leaf.2)
+            .map_err(|_| Rejection::LeafNodeSignature)?;
+        algorithm
+            .verify(key_package.0, key_package.1, key_package.2)
+            .map_err(|_| Rejection::KeyPackageSignature)?;
+        Ok(self.checked)
+    }
+}
+
+fn check_unsigned(bytes: &[u8], policy: &Policy, now: u64) -> Result<Unsigned, Rejection> {
     let key_package = KeyPackage::parse(bytes).map_err(|e| Rejection::Malformed(e.0))?;
     if key_package.version != MLS_10 {
         return Err(Rejection::ProtocolVersion(key_package.version));
@@ -175,19 +247,15 @@ pub fn check(bytes: &[u8], policy: &Policy, now: u64) -> Result<Checked, Rejecti
         .map_err(|_| Rejection::InvalidKey("encryption_key"))?;
     let leaf_content = sign_content("LeafNodeTBS", &key_package.leaf_node_tbs)
         .map_err(|e| Rejection::Malformed(e.0))?;
-    suite
-        .signature
-        .verify(&leaf.signature_key, &leaf_content, &leaf.signature)
-        .map_err(|_| Rejection::LeafNodeSignature)?;
     let content =
         sign_content("KeyPackageTBS", &key_package.tbs).map_err(|e| Rejection::Malformed(e.0))?;
-    suite
-        .signature
-        .verify(&leaf.signature_key, &content, &key_package.signature)
-        .map_err(|_| Rejection::KeyPackageSignature)?;
-    Ok(Checked {
-        suite,
-        not_after,
-        key_package,
+    Ok(Unsigned {
+        checked: Checked {
+            suite,
+            not_after,
+            key_package,
+        },
+        leaf_content,
+        content,
     })
 }

@@ -69,3 +69,93 @@ fn dechunk(mut body: &[u8]) -> Option<Vec<u8>> {
         body = body.get(line_end + 2 + size + 2..)?;
     }
 }
+
+/// One kept-alive connection (as a load generator or a real client holds
+/// one): requests one after another, each answer read by its
+/// `Content-Length`.
+pub struct KeepAlive {
+    server: SocketAddr,
+    stream: Option<std::io::BufReader<TcpStream>>,
+}
+
+impl KeepAlive {
+    /// A connection to `server`, opened on first use.
+    pub fn new(server: SocketAddr) -> KeepAlive {
+        KeepAlive {
+            server,
+            stream: None,
+        }
+    }
+
+    /// One request: (status, body); after an error the next request opens
+    /// a new connection.
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> Result<(u16, Vec<u8>), Error> {
+        let answer = self.exchange(method, path, token, body);
+        if answer.is_err() {
+            self.stream = None;
+        }
+        answer
+    }
+
+    fn exchange(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> Result<(u16, Vec<u8>), Error> {
+        use std::io::BufRead;
+        if self.stream.is_none() {
+            let stream = TcpStream::connect(self.server)?;
+            stream.set_nodelay(true)?;
+            self.stream = Some(std::io::BufReader::new(stream));
+        }
+        let reader = self
+            .stream
+            .as_mut()
+            .ok_or_else(|| Error::other("no stream"))?;
+        let body = body.unwrap_or_default();
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n");
+        if let Some(token) = token {
+            head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        ));
+        let stream = reader.get_mut();
+        stream.write_all(&[head.as_bytes(), body].concat())?;
+        let mut status_line = String::new();
+        reader.read_line(&mut status_line)?;
+        let status = status_line
+            .get(9..12)
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| Error::other("no status line"))?;
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Err(Error::other("connection closed in the headers"));
+            }
+            let line = line.trim_end().to_ascii_lowercase();
+            if line.is_empty() {
+                break;
+            }
+            if let Some(value) = line.strip_prefix("content-length:") {
+                length = value.trim().parse().map_err(Error::other)?;
+            }
+            if line.starts_with("transfer-encoding:") {
+                return Err(Error::other("chunked answers are not read here"));
+            }
+        }
+        let mut answer = vec![0; length];
+        reader.read_exact(&mut answer)?;
+        Ok((status, answer))
+    }
+}
