@@ -476,7 +476,7 @@ fn http(stock: &Stock) {
     // Saturation: every client sends its next claim as soon as the
     // last is answered.
     let saturating = Arc::clone(&claim);
-    let (latencies, elapsed) = closed_loop(clients, budget / 2, move |worker| saturating(worker));
+    let (latencies, elapsed) = closed_loop(clients, budget / 4, move |worker| saturating(worker));
     let saturated = summary(latencies, elapsed);
     report(
         &format!("http/claim/{ACTORS} actors/{clients} clients/saturated"),

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use keypackages::Spec;
 use polymls::directory::{
     Backend, Clock, Credential, Directory, Embedded, IdentityCheck, LastResort, Notify, Rejection,
-    Signal, Upload,
+    Signal, Upload, Wanted,
 };
 
 const NOW: u64 = 1_800_000_000;
@@ -535,6 +535,49 @@ fn concurrent_uploads_store_each_init_key_once(fixture: &dyn Fixture) {
     );
 }
 
+/// The `extensions` allowlist: only KeyPackages all of whose extensions
+/// are listed are handed out, regular and last resort alike; the others
+/// stay for claims that allow them.
+fn extensions_allowlist_filters_claims(fixture: &dyn Fixture) {
+    const EXTRA: u16 = 0xff00;
+    let (directory, _, _) = directory(fixture);
+    let base = Spec::new(X25519, "gina", NOW);
+    let plain = base.another();
+    let mut extended = base.another();
+    extended.extra_extensions = vec![EXTRA];
+    extended.capability_extensions.push(EXTRA);
+    let mut last = base.another();
+    last.last_resort = true;
+    let uploads = [
+        upload("plain", &plain),
+        upload("extended", &extended),
+        upload("last", &last),
+    ];
+    let verdicts = directory
+        .publish("gina", "phone", &uploads)
+        .expect("publish");
+    assert!(verdicts.iter().all(|v| v.result.is_ok()), "{verdicts:?}");
+    let claim = |extensions: Option<&[u16]>| {
+        directory
+            .claim_wanted(
+                "gina",
+                Wanted {
+                    suites: &[X25519],
+                    extensions,
+                },
+            )
+            .expect("claim")
+            .into_iter()
+            .map(|c| c.key_package)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(claim(Some(&[])), vec![uploads[0].key_package.clone()]);
+    assert!(claim(Some(&[])).is_empty(), "the others carry extensions");
+    assert!(claim(Some(&[0x0a])).len() == 1, "the last resort");
+    assert_eq!(claim(Some(&[EXTRA])), vec![uploads[1].key_package.clone()]);
+    assert_eq!(claim(None), vec![uploads[2].key_package.clone()]);
+}
+
 /// The suite, one test per case, on one backend.
 macro_rules! conformance {
     ($backend:ident, $fixture:expr) => {
@@ -559,6 +602,11 @@ macro_rules! conformance {
             #[test]
             fn concurrent_claims_hand_out_each_key_package_once() {
                 super::concurrent_claims_hand_out_each_key_package_once(&$fixture)
+            }
+
+            #[test]
+            fn extensions_allowlist_filters_claims() {
+                super::extensions_allowlist_filters_claims(&$fixture)
             }
 
             #[test]

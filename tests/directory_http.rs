@@ -295,6 +295,11 @@ fn status_codes_and_the_hybrid_suite() {
     assert_eq!(claim("nobody?ciphersuites=0xF110"), 404);
     assert_eq!(claim("carol?ciphersuites=0x9999"), 400);
     assert_eq!(claim("carol?ciphersuites=bogus"), 400);
+    assert_eq!(claim("carol?ciphersuites=0xF110&extensions=bogus"), 400);
+    assert_eq!(
+        claim("carol?ciphersuites=0xF110&extensions=last_resort,0x0003"),
+        204
+    );
     assert_eq!(claim("carol"), 400);
     println!("status codes: 200, 204, 400, 401, 404, 413 as promised; 3 0xF110 KeyPackages claimed once each");
 }

@@ -21,6 +21,28 @@ pub struct Entry {
     pub not_after: u64,
     /// Whether this is the device's last-resort KeyPackage for the suite.
     pub last_resort: bool,
+    /// The types of the extensions it carries, its own and its leaf
+    /// node's (what [`Wanted::extensions`] filters on).
+    pub extensions: Vec<u16>,
+}
+
+/// What a claim asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wanted<'a> {
+    /// The acceptable suites, most preferred first.
+    pub suites: &'a [u16],
+    /// If set, an allowlist: only KeyPackages every extension of which (its
+    /// own and its leaf node's) is listed here (polyproto-mls's
+    /// `extensions` query parameter); if `None`, any.
+    pub extensions: Option<&'a [u16]>,
+}
+
+impl Wanted<'_> {
+    /// Whether a KeyPackage carrying extensions of `types` may be handed out.
+    pub fn allows(&self, types: &[u16]) -> bool {
+        self.extensions
+            .is_none_or(|allowed| types.iter().all(|t| allowed.contains(t)))
+    }
 }
 
 /// A KeyPackage a claim handed out.
@@ -72,13 +94,19 @@ pub trait Backend: Send + Sync {
     /// not stored changes nothing.
     fn insert(&self, entries: &[Entry]) -> Result<Vec<bool>, DirectoryError>;
 
-    /// Hands out one KeyPackage per device of `actor`: a regular one in the
-    /// first suite of `suites` that the device has one in, deleting it; or,
-    /// if the device has no regular one left in any of them, its last resort
-    /// in the first suite it has one in, marking it used. KeyPackages whose
-    /// lifetime has lapsed at `now` are never handed out. A regular
-    /// KeyPackage is handed out at most once, whatever runs concurrently.
-    fn claim(&self, actor: &str, suites: &[u16], now: u64) -> Result<Vec<Claimed>, DirectoryError>;
+    /// Hands out one KeyPackage per device of `actor`, among those
+    /// `wanted` allows: a regular one in the first of `wanted.suites` that
+    /// the device has one in, deleting it; or, if the device has no regular
+    /// one left in any of them, its last resort in the first suite it has
+    /// one in, marking it used. KeyPackages whose lifetime has lapsed at
+    /// `now` are never handed out. A regular KeyPackage is handed out at
+    /// most once, whatever runs concurrently.
+    fn claim(
+        &self,
+        actor: &str,
+        wanted: Wanted<'_>,
+        now: u64,
+    ) -> Result<Vec<Claimed>, DirectoryError>;
 
     /// What each device of `actor` holds, per suite, at `now`.
     fn stock(&self, actor: &str, now: u64) -> Result<Vec<Stock>, DirectoryError>;
@@ -105,8 +133,13 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
         (**self).insert(entries)
     }
 
-    fn claim(&self, actor: &str, suites: &[u16], now: u64) -> Result<Vec<Claimed>, DirectoryError> {
-        (**self).claim(actor, suites, now)
+    fn claim(
+        &self,
+        actor: &str,
+        wanted: Wanted<'_>,
+        now: u64,
+    ) -> Result<Vec<Claimed>, DirectoryError> {
+        (**self).claim(actor, wanted, now)
     }
 
     fn stock(&self, actor: &str, now: u64) -> Result<Vec<Stock>, DirectoryError> {

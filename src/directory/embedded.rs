@@ -26,7 +26,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rocksdb::{Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 
-use super::backend::{Backend, Claimed, Entry, LastResort, Stock};
+use super::backend::{Backend, Claimed, Entry, LastResort, Stock, Wanted};
+use super::keypackage::KeyPackage;
 use super::DirectoryError;
 
 const DEVICE: u8 = b'D';
@@ -191,6 +192,7 @@ impl Embedded {
         actor: &str,
         device: &str,
         suite: u16,
+        wanted: Wanted<'_>,
         now: u64,
     ) -> Result<Option<Found>, DirectoryError> {
         let prefix = key(
@@ -205,7 +207,7 @@ impl Embedded {
             if !key.starts_with(&prefix) {
                 break;
             }
-            if read_u64(&value)? > now {
+            if read_u64(&value)? > now && allowed(&value[8..], wanted)? {
                 return Ok(Some((key, value[8..].to_vec())));
             }
         }
@@ -256,14 +258,22 @@ impl Backend for Embedded {
         Ok(stored)
     }
 
-    fn claim(&self, actor: &str, suites: &[u16], now: u64) -> Result<Vec<Claimed>, DirectoryError> {
+    fn claim(
+        &self,
+        actor: &str,
+        wanted: Wanted<'_>,
+        now: u64,
+    ) -> Result<Vec<Claimed>, DirectoryError> {
+        let suites = wanted.suites;
         let _actor = self.stripe(actor);
         let mut batch = WriteBatch::default();
         let mut claimed = Vec::new();
         for device in self.devices(actor)? {
             let mut found = None;
             for &suite in suites {
-                if let Some((key, key_package)) = self.first_regular(actor, &device, suite, now)? {
+                if let Some((key, key_package)) =
+                    self.first_regular(actor, &device, suite, wanted, now)?
+                {
                     batch.delete(key);
                     found = Some(Claimed {
                         device: device.clone(),
@@ -284,7 +294,7 @@ impl Backend for Embedded {
                         continue;
                     };
                     let not_after = read_u64(value.get(1..).unwrap_or(&[]))?;
-                    if not_after <= now {
+                    if not_after <= now || !allowed(&value[9..], wanted)? {
                         continue;
                     }
                     if value[0] == 0 {
@@ -384,6 +394,23 @@ impl Backend for Embedded {
         }
         Ok(removed)
     }
+}
+
+/// Whether `wanted` allows the stored KeyPackage (parsed only when it
+/// filters on extensions).
+fn allowed(key_package: &[u8], wanted: Wanted<'_>) -> Result<bool, DirectoryError> {
+    if wanted.extensions.is_none() {
+        return Ok(true);
+    }
+    let parsed = KeyPackage::parse(key_package)
+        .map_err(|_| DirectoryError::Corrupted("stored KeyPackage does not parse"))?;
+    let types: Vec<u16> = parsed
+        .extensions
+        .iter()
+        .chain(&parsed.leaf_node.extensions)
+        .map(|e| e.extension_type)
+        .collect();
+    Ok(wanted.allows(&types))
 }
 
 /// The suite in what follows a device's prefix in a `K` or `L` key.

@@ -15,7 +15,10 @@
 //!   actor the directory does not know. The OpenAPI's `KeyPackage` model is
 //!   a JSON object that cannot be verified; these routes carry the
 //!   TLS-encoded KeyPackage instead, whose signatures a client can check.
-//!   The `extensions` filter is accepted but not yet applied.
+//!   `extensions` (code points in hex or decimal, or RFC 9420's names such
+//!   as `last_resort`) is an allowlist: only KeyPackages all of whose
+//!   extensions, their own and their leaf node's, are listed are handed
+//!   out; without it, any.
 //! - `GET /keypackages` (an extension of the spec): the caller's own stock,
 //!   per device and suite, with what it should upload.
 //!
@@ -36,7 +39,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use super::{Backend, Credential, Directory, IdentityCheck, LastResort, Signal, Upload};
+use super::{Backend, Credential, Directory, IdentityCheck, LastResort, Signal, Upload, Wanted};
 use crate::suite::CIPHER_SUITES;
 
 /// Maps a request's bearer token to the (actor, device) it acts as.
@@ -267,6 +270,32 @@ fn parse_suite(token: &str) -> Option<u16> {
         .map(|s| s.code_point)
 }
 
+/// An extension type: a code point (hex with `0x`, or decimal) or the name
+/// RFC 9420 §17.3 registers for it.
+fn parse_extension(token: &str) -> Option<u16> {
+    let token = token.trim();
+    let named = [
+        ("application_id", 1),
+        ("ratchet_tree", 2),
+        ("required_capabilities", 3),
+        ("external_pub", 4),
+        ("external_senders", 5),
+        ("last_resort", 10),
+    ];
+    if let Some(hex) = token
+        .strip_prefix("0x")
+        .or_else(|| token.strip_prefix("0X"))
+    {
+        return u16::from_str_radix(hex, 16).ok();
+    }
+    token.parse().ok().or_else(|| {
+        named
+            .iter()
+            .find(|(name, _)| *name == token)
+            .map(|(_, t)| *t)
+    })
+}
+
 /// The values of `name` in a query string: the parameter repeated, each
 /// value also split at commas (OpenAPI's `explode: false`) unless it is
 /// whole what `whole` accepts (a suite name may hold a comma).
@@ -310,6 +339,13 @@ async fn claim<B: Backend + 'static>(
             }
         }
     }
+    let extensions: Option<Vec<u16>> = match query_values(&query, "extensions", |_| false) {
+        None => None,
+        Some(tokens) => match tokens.iter().map(|t| parse_extension(t)).collect() {
+            Some(types) => Some(types),
+            None => return error(StatusCode::BAD_REQUEST, "unknown extension type"),
+        },
+    };
     if let Some(versions) = query_values(&query, "versions", |_| false) {
         if !versions.iter().any(|v| v == "1.0") {
             return StatusCode::NO_CONTENT.into_response();
@@ -320,7 +356,11 @@ async fn claim<B: Backend + 'static>(
             if !directory.has_actor(&fid)? {
                 return Ok(None);
             }
-            directory.claim(&fid, &suites).map(Some)
+            let wanted = Wanted {
+                suites: &suites,
+                extensions: extensions.as_deref(),
+            };
+            directory.claim_wanted(&fid, wanted).map(Some)
         })
         .await;
     match result {

@@ -38,7 +38,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-pub use backend::{Backend, Claimed, Entry, LastResort, Stock};
+pub use backend::{Backend, Claimed, Entry, LastResort, Stock, Wanted};
 #[cfg(feature = "directory")]
 pub use embedded::Embedded;
 pub use keypackage::Credential;
@@ -359,7 +359,15 @@ impl<B: Backend> Directory<B> {
                 "flagged as last resort without the last_resort extension",
             ));
         }
+        let key_package = &checked.key_package;
+        let extensions = key_package
+            .extensions
+            .iter()
+            .chain(&key_package.leaf_node.extensions)
+            .map(|e| e.extension_type)
+            .collect();
         Ok(Entry {
+            extensions,
             actor: actor.to_string(),
             device: device.to_string(),
             suite: checked.suite.code_point,
@@ -376,8 +384,24 @@ impl<B: Backend> Directory<B> {
     /// Raises a [`Signal`] for each device left low or whose last resort
     /// was handed out.
     pub fn claim(&self, actor: &str, suites: &[u16]) -> Result<Vec<Claimed>, DirectoryError> {
+        self.claim_wanted(
+            actor,
+            Wanted {
+                suites,
+                extensions: None,
+            },
+        )
+    }
+
+    /// [`Directory::claim`] among the KeyPackages `wanted` allows (its
+    /// suites, and an allowlist of extensions).
+    pub fn claim_wanted(
+        &self,
+        actor: &str,
+        wanted: Wanted<'_>,
+    ) -> Result<Vec<Claimed>, DirectoryError> {
         let now = self.clock.now();
-        let mut claimed = self.backend.claim(actor, suites, now)?;
+        let mut claimed = self.backend.claim(actor, wanted, now)?;
         claimed.sort_by(|a, b| a.device.cmp(&b.device));
         if let Some(notify) = &self.notify {
             for signal in self.signals_after(actor, &claimed, now)? {

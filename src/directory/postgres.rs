@@ -37,7 +37,7 @@ use r2d2_postgres::postgres::{Client, NoTls, Statement, Transaction};
 use r2d2_postgres::r2d2::{self, ManageConnection, Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
-use super::backend::{Backend, Claimed, Entry, LastResort, Stock};
+use super::backend::{Backend, Claimed, Entry, LastResort, Stock, Wanted};
 use super::DirectoryError;
 
 /// The schema, one migration per version (the index + 1 is the version).
@@ -61,6 +61,7 @@ const MIGRATIONS: &[&str] = &["
         used boolean NOT NULL DEFAULT false,
         not_after bigint NOT NULL,
         key_package bytea NOT NULL,
+        extensions integer[] NOT NULL,
         PRIMARY KEY (actor, device, suite, id)
     );
     CREATE UNIQUE INDEX key_packages_last_resort ON key_packages (actor, device, suite)
@@ -86,6 +87,7 @@ const TAKE_REGULAR: &str = "
         SELECT id FROM key_packages
         WHERE actor = $1 AND device = $2 AND NOT last_resort
           AND suite = $3 AND not_after > $4
+          AND ($5::integer[] IS NULL OR extensions <@ $5)
         ORDER BY id
         LIMIT 1 FOR UPDATE SKIP LOCKED)
     RETURNING key_package";
@@ -95,6 +97,7 @@ const WAIT_REGULAR: &str = "
         SELECT id FROM key_packages
         WHERE actor = $1 AND device = $2 AND NOT last_resort
           AND suite = $3 AND not_after > $4
+          AND ($5::integer[] IS NULL OR extensions <@ $5)
         ORDER BY id
         LIMIT 1 FOR UPDATE)
     RETURNING key_package";
@@ -102,6 +105,7 @@ const LAST_RESORT_OF: &str = "
     SELECT id, suite, key_package, used FROM key_packages
     WHERE actor = $1 AND device = $2 AND last_resort
       AND suite = ANY($3) AND not_after > $4
+      AND ($5::integer[] IS NULL OR extensions <@ $5)
     ORDER BY array_position($3, suite)
     LIMIT 1 FOR NO KEY UPDATE";
 const MARK_USED: &str = "
@@ -112,13 +116,16 @@ const RESERVE: &str =
 const ADD_DEVICE: &str =
     "INSERT INTO devices (actor, device) VALUES ($1, $2) ON CONFLICT DO NOTHING";
 const ADD_REGULAR: &str = "
-    INSERT INTO key_packages (actor, device, suite, last_resort, not_after, key_package)
-    VALUES ($1, $2, $3, false, $4, $5)";
+    INSERT INTO key_packages
+        (actor, device, suite, last_resort, not_after, key_package, extensions)
+    VALUES ($1, $2, $3, false, $4, $5, $6)";
 const ADD_LAST_RESORT: &str = "
-    INSERT INTO key_packages (actor, device, suite, last_resort, not_after, key_package)
-    VALUES ($1, $2, $3, true, $4, $5)
+    INSERT INTO key_packages
+        (actor, device, suite, last_resort, not_after, key_package, extensions)
+    VALUES ($1, $2, $3, true, $4, $5, $6)
     ON CONFLICT (actor, device, suite) WHERE last_resort DO UPDATE
-    SET used = false, not_after = EXCLUDED.not_after, key_package = EXCLUDED.key_package";
+    SET used = false, not_after = EXCLUDED.not_after, key_package = EXCLUDED.key_package,
+        extensions = EXCLUDED.extensions";
 const STOCK: &str = "
     SELECT device, suite,
         count(*) FILTER (WHERE NOT last_resort AND not_after > $2),
@@ -378,11 +385,13 @@ fn take_regular(
     actor: &str,
     device: &str,
     suites: &[i32],
+    extensions: &Option<Vec<i32>>,
     now: i64,
 ) -> Result<Option<(u16, Vec<u8>)>, DirectoryError> {
     for query in [TAKE_REGULAR, WAIT_REGULAR] {
         for suite in suites {
-            if let Some(row) = work.query(query, &[&actor, &device, suite, &now])?.first() {
+            let params: [&(dyn ToSql + Sync); 5] = [&actor, &device, suite, &now, extensions];
+            if let Some(row) = work.query(query, &params)?.first() {
                 return Ok(Some((to_u16(*suite)?, row.try_get(0)?)));
             }
         }
@@ -413,6 +422,7 @@ impl Backend for Postgres {
                 } else {
                     ADD_REGULAR
                 };
+                let extensions: Vec<i32> = entry.extensions.iter().map(|&t| i32::from(t)).collect();
                 work.execute(
                     add,
                     &[
@@ -421,6 +431,7 @@ impl Backend for Postgres {
                         &i32::from(entry.suite),
                         &not_after,
                         &entry.key_package,
+                        &extensions,
                     ],
                 )?;
             }
@@ -428,15 +439,23 @@ impl Backend for Postgres {
         })
     }
 
-    fn claim(&self, actor: &str, suites: &[u16], now: u64) -> Result<Vec<Claimed>, DirectoryError> {
-        let suites: Vec<i32> = suites.iter().map(|&s| i32::from(s)).collect();
+    fn claim(
+        &self,
+        actor: &str,
+        wanted: Wanted<'_>,
+        now: u64,
+    ) -> Result<Vec<Claimed>, DirectoryError> {
+        let suites: Vec<i32> = wanted.suites.iter().map(|&s| i32::from(s)).collect();
+        let extensions: Option<Vec<i32>> = wanted
+            .extensions
+            .map(|types| types.iter().map(|&t| i32::from(t)).collect());
         let now = to_i64(now)?;
         self.transaction(|work| {
             let mut claimed = Vec::new();
             for row in work.query(DEVICES, &[&actor])? {
                 let device: String = row.try_get(0)?;
                 if let Some((suite, key_package)) =
-                    take_regular(work, actor, &device, &suites, now)?
+                    take_regular(work, actor, &device, &suites, &extensions, now)?
                 {
                     claimed.push(Claimed {
                         device,
@@ -446,7 +465,8 @@ impl Backend for Postgres {
                     });
                     continue;
                 }
-                let params: [&(dyn ToSql + Sync); 4] = [&actor, &device, &suites, &now];
+                let params: [&(dyn ToSql + Sync); 5] =
+                    [&actor, &device, &suites, &now, &extensions];
                 if let Some(row) = work.query(LAST_RESORT_OF, &params)?.first() {
                     let used: bool = row.try_get(3)?;
                     let suite: i32 = row.try_get(1)?;

@@ -23,6 +23,8 @@ pub struct Spec {
     pub not_before: u64,
     pub not_after: u64,
     pub last_resort: bool,
+    /// Further KeyPackage extensions (empty data) beside `last_resort`.
+    pub extra_extensions: Vec<u16>,
 }
 
 impl Spec {
@@ -51,6 +53,7 @@ impl Spec {
             not_before: now - 3600,
             not_after: now + 30 * 24 * 3600,
             last_resort: false,
+            extra_extensions: Vec::new(),
         }
     }
 
@@ -110,6 +113,10 @@ impl Spec {
         let mut extensions = Vec::new();
         if self.last_resort {
             extensions.extend_from_slice(&LAST_RESORT_EXTENSION.to_be_bytes());
+            vector(&mut extensions, &[]);
+        }
+        for extension_type in &self.extra_extensions {
+            extensions.extend_from_slice(&extension_type.to_be_bytes());
             vector(&mut extensions, &[]);
         }
         vector(&mut out, &extensions);
