@@ -35,6 +35,9 @@ pub enum Error {
     ExportOnly,
     /// The operating system's random number generator failed.
     InsufficientRandomness,
+    /// HPKE PSK mode with an empty PSK or PSK id (RFC 9180 §5.1,
+    /// `VerifyPSKInputs`), or a PSK shorter than 32 bytes (§9.5).
+    InvalidPsk,
 }
 
 impl fmt::Display for Error {
@@ -52,6 +55,7 @@ impl fmt::Display for Error {
             Error::DeriveKeyPairFailed => "DeriveKeyPair found no valid key",
             Error::ExportOnly => "HPKE context is export-only",
             Error::InsufficientRandomness => "operating system RNG failed",
+            Error::InvalidPsk => "HPKE PSK or PSK id empty, or PSK too short",
         };
         f.write_str(text)
     }

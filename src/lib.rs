@@ -19,6 +19,8 @@ pub mod crypto;
 pub mod directory;
 mod error;
 pub mod hpke;
+#[cfg(feature = "mls-rs")]
+pub mod mls_rs;
 mod provider;
 pub mod store;
 pub mod suite;

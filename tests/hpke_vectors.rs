@@ -1,20 +1,27 @@
 //! HPKE known answers from other implementations, run through polymls's
 //! HPKE core: RFC 9180 Appendix A and draft-ietf-hpke-pq's vectors.
 //!
-//! Base-mode entries of every KEM/KDF/AEAD combination polymls offers are
-//! run: DeriveKeyPair, encapsulation, every listed encryption (sealed and
-//! opened at its sequence number) and every export. Other modes and
-//! algorithms polymls does not offer are counted as skipped.
+//! Base-mode and PSK-mode entries of every KEM/KDF/AEAD combination polymls
+//! offers are run: DeriveKeyPair, encapsulation, every listed encryption
+//! (sealed and opened at its sequence number) and every export; the counts
+//! are per mode. The authenticated modes and algorithms polymls does not
+//! offer are counted as skipped.
 
 mod common;
 
 use common::{hex_field, Counts};
-use polymls::hpke::HpkeSuite;
+use polymls::hpke::{HpkeSuite, Psk};
 use serde_json::Value;
 
 #[test]
 fn rfc9180_appendix_a() {
-    run_file("hpke/rfc9180-appendix-a.json");
+    let counts = run_file("hpke/rfc9180-appendix-a.json");
+    for mode in [0, 1] {
+        assert!(
+            counts.ran_matching(&format!("mode {mode} ")) > 0,
+            "no entry of mode {mode} ran"
+        );
+    }
 }
 
 /// Includes both X-Wing (0x647a) entries, with HKDF-SHA256 and with the
@@ -47,7 +54,12 @@ fn run_file(file: &str) -> Counts {
         let label = format!("mode {mode} kem {kem:#06x} kdf {kdf:#06x} aead {aead:#06x}");
         match HpkeSuite::from_ids(kem as u16, kdf as u16, aead as u16) {
             Ok(suite) if mode == 0 => {
-                run_base_mode(&suite, vector, &label);
+                run_entry(&suite, vector, None, &label);
+                counts.ran(&label);
+            }
+            Ok(suite) if mode == 1 => {
+                let (key, id) = (hex_field(vector, "psk"), hex_field(vector, "psk_id"));
+                run_entry(&suite, vector, Some(Psk { id: &id, key: &key }), &label);
                 counts.ran(&label);
             }
             _ => counts.skip(&label),
@@ -67,7 +79,8 @@ fn field(object: &Value, names: &[&str]) -> Vec<u8> {
     hex_field(object, name)
 }
 
-fn run_base_mode(suite: &HpkeSuite, v: &Value, label: &str) {
+/// One entry, in base mode (`psk` `None`) or PSK mode.
+fn run_entry(suite: &HpkeSuite, v: &Value, psk: Option<Psk<'_>>, label: &str) {
     let receiver = suite
         .derive_key_pair(&hex_field(v, "ikmR"))
         .expect("DeriveKeyPair(ikmR)");
@@ -96,13 +109,17 @@ fn run_base_mode(suite: &HpkeSuite, v: &Value, label: &str) {
     };
 
     let info = hex_field(v, "info");
-    let (enc, mut sender) = suite
-        .setup_sender_with_seed(&receiver.public, &info, &seed)
-        .expect("SetupBaseS");
+    let (enc, mut sender) = match psk {
+        None => suite.setup_sender_with_seed(&receiver.public, &info, &seed),
+        Some(psk) => suite.setup_sender_psk_with_seed(&receiver.public, &info, psk, &seed),
+    }
+    .expect("SetupS");
     assert_eq!(enc, hex_field(v, "enc"), "{label}: enc");
-    let mut receiver_context = suite
-        .setup_receiver(&enc, &receiver.private, &info)
-        .expect("SetupBaseR");
+    let setup_receiver = |private_key: &[u8]| match psk {
+        None => suite.setup_receiver(&enc, private_key, &info),
+        Some(psk) => suite.setup_receiver_psk(&enc, private_key, &info, psk),
+    };
+    let mut receiver_context = setup_receiver(&receiver.private).expect("SetupR");
 
     // Contexts advance one message at a time, so gaps between the listed
     // sequence numbers are filled with throwaway messages. A file without
@@ -158,8 +175,8 @@ fn run_base_mode(suite: &HpkeSuite, v: &Value, label: &str) {
             .export(&exporter_context, length)
             .expect("export");
         assert_eq!(*received, expected, "{label}: receiver export");
-        let from_expanded = suite
-            .receive_export(&enc, &expanded, &info, &exporter_context, length)
+        let from_expanded = setup_receiver(&expanded)
+            .and_then(|context| context.export(&exporter_context, length))
             .expect("export with the expanded key");
         assert_eq!(*from_expanded, expected, "{label}: expanded-key export");
     }
@@ -174,4 +191,55 @@ fn sequence_of(nonce: &[u8], base_nonce: &[u8]) -> u64 {
         "sequence number beyond 64 bits"
     );
     u64::from_be_bytes(low.try_into().expect("8 bytes"))
+}
+
+/// PSK mode refuses an empty PSK id and a PSK shorter than 32 bytes (RFC
+/// 9180 §5.1 and §9.5), on both sides; and a wrong PSK does not open.
+#[test]
+fn psk_mode_checks_its_inputs() {
+    let suite = polymls::suite::cipher_suite(0xF110).expect("0xF110").hpke();
+    let rand = polymls::Rand::default();
+    let receiver = suite.derive_key_pair(&[7; 32]).expect("key pair");
+    let key = [9u8; 32];
+    let good = Psk {
+        id: b"id",
+        key: &key,
+    };
+    for bad in [
+        Psk { id: b"", key: &key },
+        Psk {
+            id: b"id",
+            key: &key[..31],
+        },
+    ] {
+        assert_eq!(
+            suite
+                .seal_psk(&rand, &receiver.public, b"", b"", b"m", bad)
+                .map(|_| ()),
+            Err(polymls::Error::InvalidPsk)
+        );
+        assert!(suite
+            .setup_receiver_psk(&[0; 1120], &receiver.private, b"", bad)
+            .is_err());
+    }
+    let (enc, ciphertext) = suite
+        .seal_psk(&rand, &receiver.public, b"info", b"aad", b"message", good)
+        .expect("seal");
+    let other = [8u8; 32];
+    let wrong = Psk {
+        id: b"id",
+        key: &other,
+    };
+    assert!(suite
+        .open_psk(&enc, &receiver.private, b"info", b"aad", &ciphertext, wrong)
+        .is_err());
+    assert!(suite
+        .open(&enc, &receiver.private, b"info", b"aad", &ciphertext)
+        .is_err());
+    assert_eq!(
+        suite
+            .open_psk(&enc, &receiver.private, b"info", b"aad", &ciphertext, good)
+            .expect("open"),
+        b"message"
+    );
 }

@@ -60,23 +60,30 @@ impl SignatureAlgorithm {
     pub fn sign(self, private_key: &[u8], message: &[u8]) -> Result<Vec<u8>, Error> {
         match self {
             SignatureAlgorithm::Ed25519 => {
-                let seed: &[u8; 32] = private_key
-                    .try_into()
-                    .map_err(|_| Error::InvalidPrivateKey)?;
-                let key = ed25519_dalek::SigningKey::from_bytes(seed);
+                let key = ed25519_signing_key(private_key)?;
                 Ok(key.sign(message).to_bytes().to_vec())
             }
             SignatureAlgorithm::EcdsaP256Sha256 => {
-                // from_slice alone would left-pad short keys.
-                if private_key.len() != 32 {
-                    return Err(Error::InvalidPrivateKey);
-                }
-                let key = p256::ecdsa::SigningKey::from_slice(private_key)
-                    .map_err(|_| Error::InvalidPrivateKey)?;
+                let key = p256_signing_key(private_key)?;
                 let signature: p256::ecdsa::Signature = key.sign(message);
                 Ok(signature.to_der().as_bytes().to_vec())
             }
         }
+    }
+
+    /// The public key of `private_key`, in the format [`generate`](Self::generate) gives.
+    pub fn public_key(self, private_key: &[u8]) -> Result<Vec<u8>, Error> {
+        Ok(match self {
+            SignatureAlgorithm::Ed25519 => ed25519_signing_key(private_key)?
+                .verifying_key()
+                .to_bytes()
+                .to_vec(),
+            SignatureAlgorithm::EcdsaP256Sha256 => p256_signing_key(private_key)?
+                .verifying_key()
+                .to_encoded_point(false)
+                .as_bytes()
+                .to_vec(),
+        })
     }
 
     /// Verifies a batch of `(public_key, message, signature)`: `Ok` only if
@@ -159,6 +166,21 @@ impl SignatureAlgorithm {
             }
         }
     }
+}
+
+fn ed25519_signing_key(private_key: &[u8]) -> Result<ed25519_dalek::SigningKey, Error> {
+    let seed: &[u8; 32] = private_key
+        .try_into()
+        .map_err(|_| Error::InvalidPrivateKey)?;
+    Ok(ed25519_dalek::SigningKey::from_bytes(seed))
+}
+
+fn p256_signing_key(private_key: &[u8]) -> Result<p256::ecdsa::SigningKey, Error> {
+    // from_slice alone would left-pad short keys.
+    if private_key.len() != 32 {
+        return Err(Error::InvalidPrivateKey);
+    }
+    p256::ecdsa::SigningKey::from_slice(private_key).map_err(|_| Error::InvalidPrivateKey)
 }
 
 /// Whether a compressed Edwards point's `y` (the low 255 bits) is below

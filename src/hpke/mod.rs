@@ -26,6 +26,28 @@ use labeled::{labeled_derive_shake256, labeled_expand, labeled_extract};
 /// The HPKE AEAD identifier of an export-only context (RFC 9180 §7.3).
 pub const EXPORT_ONLY_AEAD_ID: u16 = 0xFFFF;
 const MODE_BASE: u8 = 0x00;
+const MODE_PSK: u8 = 0x01;
+/// RFC 9180 §9.5: a PSK of at least 32 bytes of entropy.
+const MIN_PSK_LEN: usize = 32;
+
+/// A pre-shared key and its identifier, for HPKE's PSK mode.
+///
+/// Both must be non-empty and the key at least 32 bytes long (RFC 9180
+/// §5.1 and §9.5); the key is the caller's to keep secret (it is borrowed,
+/// never copied beyond the key schedule's zeroized buffers).
+#[derive(Clone, Copy)]
+pub struct Psk<'a> {
+    /// The PSK's identifier (`psk_id`).
+    pub id: &'a [u8],
+    /// The PSK itself.
+    pub key: &'a [u8],
+}
+
+impl std::fmt::Debug for Psk<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Psk(id {} bytes, key redacted)", self.id.len())
+    }
+}
 
 /// An HPKE KDF: HKDF (two-stage, RFC 9180) or SHAKE256 (one-stage,
 /// draft-ietf-hpke-pq).
@@ -154,6 +176,76 @@ impl HpkeSuite {
         self.kem.derive_key_pair_expanded(ikm)
     }
 
+    /// `SetupPSKS`: as [`HpkeSuite::setup_sender`], in PSK mode.
+    pub fn setup_sender_psk(
+        &self,
+        rand: &Rand,
+        public_key: &[u8],
+        info: &[u8],
+        psk: Psk<'_>,
+    ) -> Result<(Vec<u8>, Context), Error> {
+        let seed = self.kem.random_encap_seed(rand);
+        self.setup_sender_psk_with_seed(public_key, info, psk, &seed[..self.kem.encap_seed_len()])
+    }
+
+    /// `SetupPSKS` with a caller-chosen encapsulation seed (see
+    /// [`HpkeSuite::setup_sender_with_seed`]).
+    pub fn setup_sender_psk_with_seed(
+        &self,
+        public_key: &[u8],
+        info: &[u8],
+        psk: Psk<'_>,
+        seed: &[u8],
+    ) -> Result<(Vec<u8>, Context), Error> {
+        check_psk(psk)?;
+        let (shared_secret, enc) = self.kem.encap(public_key, seed)?;
+        Ok((
+            enc,
+            self.key_schedule(shared_secret.as_ref(), info, Some(psk))?,
+        ))
+    }
+
+    /// `SetupPSKR`: as [`HpkeSuite::setup_receiver`], in PSK mode.
+    pub fn setup_receiver_psk(
+        &self,
+        enc: &[u8],
+        private_key: &[u8],
+        info: &[u8],
+        psk: Psk<'_>,
+    ) -> Result<Context, Error> {
+        check_psk(psk)?;
+        let shared_secret = self.kem.decap(enc, private_key)?;
+        self.key_schedule(shared_secret.as_ref(), info, Some(psk))
+    }
+
+    /// Single-shot `Seal` in PSK mode: returns `(enc, ciphertext)`.
+    pub fn seal_psk(
+        &self,
+        rand: &Rand,
+        public_key: &[u8],
+        info: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+        psk: Psk<'_>,
+    ) -> Result<(Vec<u8>, Vec<u8>), Error> {
+        let (enc, mut context) = self.setup_sender_psk(rand, public_key, info, psk)?;
+        Ok((enc, context.seal(aad, plaintext)?))
+    }
+
+    /// Single-shot `Open` in PSK mode.
+    pub fn open_psk(
+        &self,
+        enc: &[u8],
+        private_key: &[u8],
+        info: &[u8],
+        aad: &[u8],
+        ciphertext: &[u8],
+        psk: Psk<'_>,
+    ) -> Result<Vec<u8>, Error> {
+        self.setup_receiver_psk(enc, private_key, info, psk)?
+            .open(aad, ciphertext)
+    }
+
     /// `SetupBaseS`: encapsulates to `public_key` with fresh randomness.
     /// Returns the encapsulation and the sender context.
     pub fn setup_sender(
@@ -176,7 +268,7 @@ impl HpkeSuite {
         seed: &[u8],
     ) -> Result<(Vec<u8>, Context), Error> {
         let (shared_secret, enc) = self.kem.encap(public_key, seed)?;
-        Ok((enc, self.key_schedule(shared_secret.as_ref(), info)?))
+        Ok((enc, self.key_schedule(shared_secret.as_ref(), info, None)?))
     }
 
     /// `SetupBaseR`: decapsulates `enc` with `private_key`.
@@ -187,7 +279,7 @@ impl HpkeSuite {
         info: &[u8],
     ) -> Result<Context, Error> {
         let shared_secret = self.kem.decap(enc, private_key)?;
-        self.key_schedule(shared_secret.as_ref(), info)
+        self.key_schedule(shared_secret.as_ref(), info, None)
     }
 
     /// Single-shot `Seal`: returns `(enc, ciphertext)`.
@@ -242,9 +334,19 @@ impl HpkeSuite {
             .export(exporter_context, length)
     }
 
-    /// `KeySchedule` in base mode (no PSK): RFC 9180 §5.1 for HKDF,
-    /// `CombineSecrets_OneStage` of draft-ietf-hpke-hpke for SHAKE256.
-    fn key_schedule(&self, shared_secret: &[u8], info: &[u8]) -> Result<Context, Error> {
+    /// `KeySchedule` in base mode (`psk` `None`) or PSK mode: RFC 9180 §5.1
+    /// for HKDF, `CombineSecrets_OneStage` of draft-ietf-hpke-hpke for
+    /// SHAKE256.
+    fn key_schedule(
+        &self,
+        shared_secret: &[u8],
+        info: &[u8],
+        psk: Option<Psk<'_>>,
+    ) -> Result<Context, Error> {
+        let (mode, psk_id, psk_key) = match psk {
+            Some(psk) => (MODE_PSK, psk.id, psk.key),
+            None => (MODE_BASE, &[][..], &[][..]),
+        };
         let suite_id = self.suite_id();
         let key_len = self.aead.map_or(0, Aead::key_len);
         let nonce_len = if self.aead.is_some() { NONCE_LEN } else { 0 };
@@ -254,14 +356,10 @@ impl HpkeSuite {
         let exporter_len = self.kdf.output_len();
         match self.kdf {
             Kdf::Hkdf(hash) => {
-                let psk_id_hash = labeled_extract(hash, &suite_id, b"", b"psk_id_hash", b"");
+                let psk_id_hash = labeled_extract(hash, &suite_id, b"", b"psk_id_hash", psk_id);
                 let info_hash = labeled_extract(hash, &suite_id, b"", b"info_hash", info);
-                let context = [
-                    &[MODE_BASE][..],
-                    psk_id_hash.as_bytes(),
-                    info_hash.as_bytes(),
-                ];
-                let secret = labeled_extract(hash, &suite_id, shared_secret, b"secret", b"");
+                let context = [&[mode][..], psk_id_hash.as_bytes(), info_hash.as_bytes()];
+                let secret = labeled_extract(hash, &suite_id, shared_secret, b"secret", psk_key);
                 let secret = secret.as_bytes();
                 labeled_expand(
                     hash,
@@ -291,10 +389,11 @@ impl HpkeSuite {
             Kdf::Shake256 => {
                 let shared_len = length_prefix(shared_secret)?;
                 let info_len = length_prefix(info)?;
+                let (psk_len, psk_id_len) = (length_prefix(psk_key)?, length_prefix(psk_id)?);
                 // secrets = lengthPrefixed(psk) || lengthPrefixed(shared_secret),
                 // context = mode || lengthPrefixed(psk_id) || lengthPrefixed(info).
-                let secrets = [&[0, 0][..], &shared_len, shared_secret];
-                let context = [&[MODE_BASE, 0, 0][..], &info_len, info];
+                let secrets = [&psk_len[..], psk_key, &shared_len, shared_secret];
+                let context = [&[mode][..], &psk_id_len, psk_id, &info_len, info];
                 let mut secret = Zeroizing::new([0u8; MAX_KEY_LEN + NONCE_LEN + MAX_DIGEST_LEN]);
                 let secret = &mut secret[..key_len + nonce_len + exporter_len];
                 labeled_derive_shake256(&suite_id, &secrets, b"secret", &context, secret)?;
@@ -314,6 +413,14 @@ impl HpkeSuite {
     }
 }
 
+/// RFC 9180's `VerifyPSKInputs` for PSK mode, and §9.5's 32 bytes.
+fn check_psk(psk: Psk<'_>) -> Result<(), Error> {
+    if psk.id.is_empty() || psk.key.len() < MIN_PSK_LEN {
+        return Err(Error::InvalidPsk);
+    }
+    Ok(())
+}
+
 /// `I2OSP(len(data), 2)`, for the one-stage KDF's `lengthPrefixed`.
 fn length_prefix(data: &[u8]) -> Result<[u8; 2], Error> {
     Ok(u16::try_from(data.len())
@@ -321,7 +428,8 @@ fn length_prefix(data: &[u8]) -> Result<[u8; 2], Error> {
         .to_be_bytes())
 }
 
-/// An HPKE encryption context (sender or receiver) in base mode.
+/// An HPKE encryption context (sender or receiver), in base or PSK mode:
+/// multi-shot, each `seal` or `open` at the next sequence number.
 ///
 /// Its key, base nonce and exporter secret are zeroized on drop and never
 /// shown by `Debug`.

@@ -1,0 +1,18 @@
+//! polymls as a provider for AWS's mls-rs (cargo feature `mls-rs`): its
+//! cipher suite table and HPKE core behind mls-rs's `CryptoProvider`, so
+//! that mls-rs groups run every suite polymls offers, polyproto's hybrid
+//! 0xF110 (X-Wing, HKDF-SHA256, AES-128-GCM, Ed25519) among them, which
+//! OpenMLS cannot carry.
+//!
+//! ```
+//! use mls_rs_core::crypto::{CipherSuite, CryptoProvider};
+//! let crypto = polymls::mls_rs::MlsRsCrypto::default();
+//! assert!(crypto.cipher_suite_provider(CipherSuite::new(0xF110)).is_some());
+//! ```
+//!
+//! This is mls-rs's default, synchronous build; its `mls_build_async` cfg
+//! (async traits) is not supported.
+
+mod crypto;
+
+pub use crypto::{MlsRsCrypto, MlsRsSuiteProvider, ReceiverContext, SenderContext, MLS_RS_SUITES};

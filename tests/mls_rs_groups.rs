@@ -1,0 +1,338 @@
+//! mls-rs groups on polymls's crypto provider (`polymls::mls_rs`):
+//! - on 0xF110 (X-Wing) and 0x0001, every member on polymls: create, add
+//!   by Welcome, application messages from every member to every other,
+//!   a self-update, a resumption PSK, an external commit, a remove;
+//! - mixed, on 0x0001 and 0x0003: members on polymls and on mls-rs's own
+//!   `mls-rs-crypto-rustcrypto` in one group, the same operations, epoch
+//!   authenticators equal on every member at every epoch.
+
+use mls_rs::client_builder::MlsConfig;
+use mls_rs::error::MlsError;
+use mls_rs::group::ReceivedMessage;
+use mls_rs::identity::basic::{BasicCredential, BasicIdentityProvider};
+use mls_rs::identity::SigningIdentity;
+use mls_rs::mls_rules::{CommitOptions, DefaultMlsRules};
+use mls_rs::{
+    CipherSuite, CipherSuiteProvider, Client, CryptoProvider, ExtensionList, Group, MlsMessage,
+};
+use polymls::mls_rs::MlsRsCrypto;
+
+/// One member, whatever its provider.
+trait Member {
+    fn name(&self) -> &str;
+    fn key_package(&self) -> MlsMessage;
+    fn create(&mut self);
+    fn join(&mut self, welcome: &MlsMessage);
+    /// An external commit into the group `group_info` describes.
+    fn join_externally(&mut self, group_info: MlsMessage) -> MlsMessage;
+    fn group_info(&self) -> MlsMessage;
+    fn add(&mut self, key_package: MlsMessage) -> (MlsMessage, MlsMessage);
+    fn remove(&mut self, name: &str) -> MlsMessage;
+    fn update(&mut self) -> MlsMessage;
+    fn resumption_psk(&mut self) -> MlsMessage;
+    fn send(&mut self, text: &[u8]) -> MlsMessage;
+    /// Processes `message`: the application data it carried, if any.
+    fn receive(&mut self, message: MlsMessage) -> Option<Vec<u8>>;
+    fn epoch(&self) -> u64;
+    fn epoch_authenticator(&self) -> Vec<u8>;
+}
+
+struct Participant<C: MlsConfig> {
+    name: String,
+    client: Client<C>,
+    group: Option<Group<C>>,
+}
+
+fn participant<P: CryptoProvider + Clone + 'static>(
+    provider: P,
+    name: &str,
+    suite: CipherSuite,
+) -> Box<dyn Member> {
+    let suite_provider = provider
+        .cipher_suite_provider(suite)
+        .unwrap_or_else(|| panic!("{name}'s provider offers {suite:?}"));
+    let (secret, public) = suite_provider
+        .signature_key_generate()
+        .expect("signature key");
+    let identity = SigningIdentity::new(
+        BasicCredential::new(name.as_bytes().to_vec()).into_credential(),
+        public,
+    );
+    let rules = DefaultMlsRules::new()
+        .with_commit_options(CommitOptions::new().with_allow_external_commit(true));
+    let client = Client::builder()
+        .identity_provider(BasicIdentityProvider)
+        .crypto_provider(provider)
+        .mls_rules(rules)
+        .signing_identity(identity, secret, suite)
+        .build();
+    Box::new(Participant {
+        name: name.to_string(),
+        client,
+        group: None,
+    })
+}
+
+impl<C: MlsConfig> Participant<C> {
+    fn group(&mut self) -> &mut Group<C> {
+        self.group.as_mut().expect("in the group")
+    }
+
+    fn commit(
+        &mut self,
+        build: impl FnOnce(&mut Group<C>) -> Result<mls_rs::group::CommitOutput, MlsError>,
+    ) -> mls_rs::group::CommitOutput {
+        let output = build(self.group()).expect("commit");
+        self.group()
+            .apply_pending_commit()
+            .expect("apply own commit");
+        output
+    }
+}
+
+impl<C: MlsConfig> Member for Participant<C> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn key_package(&self) -> MlsMessage {
+        self.client
+            .generate_key_package_message(Default::default(), Default::default(), None)
+            .expect("key package")
+    }
+
+    fn create(&mut self) {
+        self.group = Some(
+            self.client
+                .create_group(ExtensionList::default(), ExtensionList::default(), None)
+                .expect("create group"),
+        );
+    }
+
+    fn join(&mut self, welcome: &MlsMessage) {
+        let (group, _) = self.client.join_group(None, welcome, None).expect("join");
+        self.group = Some(group);
+    }
+
+    fn join_externally(&mut self, group_info: MlsMessage) -> MlsMessage {
+        let (group, commit) = self
+            .client
+            .external_commit_builder()
+            .expect("external commit builder")
+            .build(group_info)
+            .expect("external commit");
+        self.group = Some(group);
+        commit
+    }
+
+    fn group_info(&self) -> MlsMessage {
+        self.group
+            .as_ref()
+            .expect("in the group")
+            .group_info_message_allowing_ext_commit(true)
+            .expect("group info")
+    }
+
+    fn add(&mut self, key_package: MlsMessage) -> (MlsMessage, MlsMessage) {
+        let output = self.commit(|g| g.commit_builder().add_member(key_package)?.build());
+        (output.commit_message, output.welcome_messages[0].clone())
+    }
+
+    fn remove(&mut self, name: &str) -> MlsMessage {
+        let index = self
+            .group()
+            .roster()
+            .members()
+            .into_iter()
+            .find(|m| {
+                m.signing_identity
+                    .credential
+                    .as_basic()
+                    .map(|b| b.identifier.as_slice())
+                    == Some(name.as_bytes())
+            })
+            .expect("member to remove")
+            .index;
+        self.commit(|g| g.commit_builder().remove_member(index)?.build())
+            .commit_message
+    }
+
+    fn update(&mut self) -> MlsMessage {
+        self.commit(|g| g.commit(Vec::new())).commit_message
+    }
+
+    fn resumption_psk(&mut self) -> MlsMessage {
+        let epoch = self.group().current_epoch() - 1;
+        self.commit(|g| g.commit_builder().add_resumption_psk(epoch)?.build())
+            .commit_message
+    }
+
+    fn send(&mut self, text: &[u8]) -> MlsMessage {
+        self.group()
+            .encrypt_application_message(text, Vec::new())
+            .expect("encrypt")
+    }
+
+    fn receive(&mut self, message: MlsMessage) -> Option<Vec<u8>> {
+        match self
+            .group()
+            .process_incoming_message(message)
+            .expect("process")
+        {
+            ReceivedMessage::ApplicationMessage(m) => Some(m.data().to_vec()),
+            _ => None,
+        }
+    }
+
+    fn epoch(&self) -> u64 {
+        self.group.as_ref().expect("in the group").current_epoch()
+    }
+
+    fn epoch_authenticator(&self) -> Vec<u8> {
+        self.group
+            .as_ref()
+            .expect("in the group")
+            .epoch_authenticator()
+            .expect("epoch authenticator")
+            .to_vec()
+    }
+}
+
+/// A group of `members` (the first creates it), taken through every
+/// operation; checks after each that all members agree. Returns the
+/// number of epochs and of messages decrypted.
+fn run_group(mut members: Vec<Box<dyn Member>>) -> (u64, usize) {
+    let mut decrypted = 0;
+    members[0].create();
+    // Add everyone but the last by Welcome; the last joins externally.
+    let joining_externally = members.pop().expect("members");
+    for i in 1..members.len() {
+        let key_package = members[i].key_package();
+        let (commit, welcome) = members[0].add(key_package);
+        for member in &mut members[1..i] {
+            assert!(member.receive(commit.clone()).is_none());
+        }
+        members[i].join(&welcome);
+        agree(&members[..=i]);
+    }
+    decrypted += talk(&mut members);
+    // A self-update by the second member.
+    let commit = members[1].update();
+    deliver(&mut members, 1, commit);
+    agree(&members);
+    // A resumption PSK of the epoch before, which every member has seen.
+    let commit = members[0].resumption_psk();
+    deliver(&mut members, 0, commit);
+    agree(&members);
+    decrypted += talk(&mut members);
+    // An external commit.
+    let mut newcomer = joining_externally;
+    let commit = newcomer.join_externally(members[0].group_info());
+    deliver(&mut members, usize::MAX, commit);
+    members.push(newcomer);
+    agree(&members);
+    decrypted += talk(&mut members);
+    // The first removes the third.
+    let removed = members[2].name().to_string();
+    let commit = members[0].remove(&removed);
+    let mut gone = members.remove(2);
+    gone.receive(commit.clone());
+    deliver(&mut members, 0, commit);
+    agree(&members);
+    decrypted += talk(&mut members);
+    (members[0].epoch(), decrypted)
+}
+
+/// `message` from member `from` to every other.
+fn deliver(members: &mut [Box<dyn Member>], from: usize, message: MlsMessage) {
+    for (i, member) in members.iter_mut().enumerate() {
+        if i != from {
+            member.receive(message.clone());
+        }
+    }
+}
+
+/// Every member sends one message; every other decrypts it.
+fn talk(members: &mut [Box<dyn Member>]) -> usize {
+    let mut decrypted = 0;
+    for from in 0..members.len() {
+        let text = format!(
+            "from {} at epoch {}",
+            members[from].name(),
+            members[from].epoch()
+        );
+        let message = members[from].send(text.as_bytes());
+        for (i, member) in members.iter_mut().enumerate() {
+            if i != from {
+                assert_eq!(
+                    member.receive(message.clone()).as_deref(),
+                    Some(text.as_bytes()),
+                    "{} reads {text}",
+                    member.name()
+                );
+                decrypted += 1;
+            }
+        }
+    }
+    decrypted
+}
+
+fn agree(members: &[Box<dyn Member>]) {
+    let epoch = members[0].epoch();
+    let authenticator = members[0].epoch_authenticator();
+    for member in members {
+        assert_eq!(member.epoch(), epoch, "{} at epoch {epoch}", member.name());
+        assert_eq!(
+            member.epoch_authenticator(),
+            authenticator,
+            "{}'s epoch authenticator at epoch {epoch}",
+            member.name()
+        );
+    }
+}
+
+#[test]
+fn groups_on_polymls_run_the_hybrid_suite_and_0x0001() {
+    for code_point in [0xF110u16, 0x0001] {
+        let suite = CipherSuite::new(code_point);
+        let members = ["alice", "bob", "carol", "dave", "erin"]
+            .iter()
+            .map(|name| participant(MlsRsCrypto::default(), name, suite))
+            .collect();
+        let (epochs, decrypted) = run_group(members);
+        println!(
+            "mls-rs on polymls, suite {code_point:#06x}: {epochs} epochs, {decrypted} messages decrypted, epoch authenticators equal throughout"
+        );
+    }
+}
+
+#[test]
+fn members_on_polymls_and_on_rustcrypto_share_groups() {
+    for code_point in [0x0001u16, 0x0003] {
+        let suite = CipherSuite::new(code_point);
+        let rustcrypto = mls_rs_crypto_rustcrypto::RustCryptoProvider::default;
+        let members = vec![
+            participant(MlsRsCrypto::default(), "alice", suite),
+            participant(rustcrypto(), "bob", suite),
+            participant(MlsRsCrypto::default(), "carol", suite),
+            participant(rustcrypto(), "dave", suite),
+            participant(MlsRsCrypto::default(), "erin", suite),
+            participant(rustcrypto(), "frank", suite),
+        ];
+        let (epochs, decrypted) = run_group(members);
+        println!(
+            "mixed mls-rs group, suite {code_point:#06x}: 3 members on polymls, 3 on rustcrypto, {epochs} epochs, {decrypted} messages decrypted, epoch authenticators equal throughout"
+        );
+    }
+}
+
+#[test]
+fn rustcrypto_does_not_offer_the_hybrid_suite() {
+    let rustcrypto = mls_rs_crypto_rustcrypto::RustCryptoProvider::default();
+    assert!(rustcrypto
+        .cipher_suite_provider(CipherSuite::new(0xF110))
+        .is_none());
+    assert!(MlsRsCrypto::default()
+        .cipher_suite_provider(CipherSuite::new(0xF110))
+        .is_some());
+}
