@@ -4,7 +4,9 @@
 //!   a self-update, a resumption PSK, an external commit, a remove;
 //! - mixed, on 0x0001 and 0x0003: members on polymls and on mls-rs's own
 //!   `mls-rs-crypto-rustcrypto` in one group, the same operations, epoch
-//!   authenticators equal on every member at every epoch.
+//!   authenticators equal on every member at every epoch;
+//! - 0xF110 KeyPackages made by mls-rs on polymls pass the directory's
+//!   validation, are claimed once and bring their member into a group.
 
 use mls_rs::client_builder::MlsConfig;
 use mls_rs::error::MlsError;
@@ -64,6 +66,9 @@ fn participant<P: CryptoProvider + Clone + 'static>(
         .identity_provider(BasicIdentityProvider)
         .crypto_provider(provider)
         .mls_rules(rules)
+        // The directory takes lifetimes of at most 12 weeks (mls-rs's
+        // default is a year).
+        .key_package_lifetime(std::time::Duration::from_secs(30 * 24 * 3600))
         .signing_identity(identity, secret, suite)
         .build();
     Box::new(Participant {
@@ -335,4 +340,70 @@ fn rustcrypto_does_not_offer_the_hybrid_suite() {
     assert!(MlsRsCrypto::default()
         .cipher_suite_provider(CipherSuite::new(0xF110))
         .is_some());
+}
+
+struct ActorIsIdentity;
+
+impl polymls::directory::IdentityCheck for ActorIsIdentity {
+    fn accepts(
+        &self,
+        actor: &str,
+        _: &str,
+        credential: &polymls::directory::Credential,
+        _: &[u8],
+    ) -> bool {
+        matches!(credential, polymls::directory::Credential::Basic(id) if id == actor.as_bytes())
+    }
+}
+
+#[test]
+fn hybrid_key_packages_made_by_mls_rs_pass_the_directory_and_join() {
+    use polymls::directory::{Directory, Rejection, Upload};
+    const KEY_PACKAGE_MESSAGE: [u8; 4] = [0, 1, 0, 5];
+    let suite = CipherSuite::new(0xF110);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let directory = Directory::open(dir.path(), ActorIsIdentity).expect("directory");
+    let mut alice = participant(MlsRsCrypto::default(), "alice", suite);
+    let mut bob = participant(MlsRsCrypto::default(), "bob", suite);
+    let uploads: Vec<Upload> = (0..3)
+        .map(|i| {
+            let message = bob.key_package().to_bytes().expect("encode");
+            assert_eq!(message[..4], KEY_PACKAGE_MESSAGE);
+            Upload {
+                id: i.to_string(),
+                key_package: message[4..].to_vec(),
+                last_resort: false,
+            }
+        })
+        .collect();
+    let verdicts = directory
+        .publish("bob", "phone", &uploads)
+        .expect("publish");
+    assert!(verdicts.iter().all(|v| v.result.is_ok()), "{verdicts:?}");
+    let again = directory
+        .publish("bob", "laptop", &uploads[..1])
+        .expect("publish");
+    assert_eq!(again[0].result, Err(Rejection::DuplicateInitKey));
+    alice.create();
+    let mut seen = std::collections::HashSet::new();
+    for round in 0..3 {
+        let claimed = directory.claim("bob", &[0xF110]).expect("claim");
+        assert_eq!(claimed.len(), 1);
+        assert!(seen.insert(claimed[0].key_package.clone()), "claimed once");
+        if round == 0 {
+            let key_package = MlsMessage::from_bytes(
+                &[&KEY_PACKAGE_MESSAGE[..], &claimed[0].key_package].concat(),
+            )
+            .expect("KeyPackage message");
+            let (_, welcome) = alice.add(key_package);
+            bob.join(&welcome);
+            let message = alice.send(b"hello over X-Wing");
+            assert_eq!(
+                bob.receive(message).as_deref(),
+                Some(&b"hello over X-Wing"[..])
+            );
+        }
+    }
+    assert!(directory.claim("bob", &[0xF110]).expect("claim").is_empty());
+    println!("directory: 3 0xF110 KeyPackages made by mls-rs on polymls accepted, each claimed once, the first joined its group");
 }
