@@ -6,7 +6,14 @@
 //!   `mls-rs-crypto-rustcrypto` in one group, the same operations, epoch
 //!   authenticators equal on every member at every epoch;
 //! - 0xF110 KeyPackages made by mls-rs on polymls pass the directory's
-//!   validation, are claimed once and bring their member into a group.
+//!   validation, are claimed once and bring their member into a group;
+//! - groups kept in polymls's forward-secret store (`MlsRsStorage`),
+//!   written and reloaded after every operation, and the attacker of the
+//!   OpenMLS store's forward-secrecy test let loose on the store copies: no
+//!   superseded state, epoch or key package opens.
+
+#[path = "common/attacker.rs"]
+mod attacker;
 
 use mls_rs::client_builder::MlsConfig;
 use mls_rs::error::MlsError;
@@ -17,7 +24,7 @@ use mls_rs::mls_rules::{CommitOptions, DefaultMlsRules};
 use mls_rs::{
     CipherSuite, CipherSuiteProvider, Client, CryptoProvider, ExtensionList, Group, MlsMessage,
 };
-use polymls::mls_rs::MlsRsCrypto;
+use polymls::mls_rs::{MlsRsCrypto, MlsRsStorage};
 
 /// One member, whatever its provider.
 trait Member {
@@ -37,6 +44,8 @@ trait Member {
     fn receive(&mut self, message: MlsMessage) -> Option<Vec<u8>>;
     fn epoch(&self) -> u64;
     fn epoch_authenticator(&self) -> Vec<u8>;
+    /// Writes the group to the client's storage and loads it back.
+    fn reload(&mut self);
 }
 
 struct Participant<C: MlsConfig> {
@@ -50,6 +59,15 @@ fn participant<P: CryptoProvider + Clone + 'static>(
     name: &str,
     suite: CipherSuite,
 ) -> Box<dyn Member> {
+    participant_on(provider, name, suite, None)
+}
+
+fn participant_on<P: CryptoProvider + Clone + 'static>(
+    provider: P,
+    name: &str,
+    suite: CipherSuite,
+    storage: Option<MlsRsStorage>,
+) -> Box<dyn Member> {
     let suite_provider = provider
         .cipher_suite_provider(suite)
         .unwrap_or_else(|| panic!("{name}'s provider offers {suite:?}"));
@@ -62,20 +80,43 @@ fn participant<P: CryptoProvider + Clone + 'static>(
     );
     let rules = DefaultMlsRules::new()
         .with_commit_options(CommitOptions::new().with_allow_external_commit(true));
-    let client = Client::builder()
+    let builder = Client::builder()
         .identity_provider(BasicIdentityProvider)
         .crypto_provider(provider)
         .mls_rules(rules)
         // The directory takes lifetimes of at most 12 weeks (mls-rs's
         // default is a year).
-        .key_package_lifetime(std::time::Duration::from_secs(30 * 24 * 3600))
-        .signing_identity(identity, secret, suite)
-        .build();
-    Box::new(Participant {
-        name: name.to_string(),
-        client,
-        group: None,
-    })
+        .key_package_lifetime(std::time::Duration::from_secs(30 * 24 * 3600));
+    let name = name.to_string();
+    match storage {
+        None => Box::new(Participant {
+            name,
+            client: builder.signing_identity(identity, secret, suite).build(),
+            group: None,
+        }),
+        Some(storage) => Box::new(Participant {
+            name,
+            client: builder
+                .group_state_storage(storage.clone())
+                .key_package_repo(storage.clone())
+                .psk_store(storage)
+                .signing_identity(identity, secret, suite)
+                .build(),
+            group: None,
+        }),
+    }
+}
+
+/// A member on polymls whose groups, epochs and key packages live in the
+/// store in `dir`.
+fn stored_participant(dir: &std::path::Path, name: &str, suite: CipherSuite) -> Box<dyn Member> {
+    let store = polymls::Store::open(dir).expect("store");
+    participant_on(
+        MlsRsCrypto::default(),
+        name,
+        suite,
+        Some(MlsRsStorage::new(store)),
+    )
 }
 
 impl<C: MlsConfig> Participant<C> {
@@ -201,12 +242,26 @@ impl<C: MlsConfig> Member for Participant<C> {
             .expect("epoch authenticator")
             .to_vec()
     }
+
+    fn reload(&mut self) {
+        if let Some(mut group) = self.group.take() {
+            group.write_to_storage().expect("write group");
+            let id = group.group_id().to_vec();
+            drop(group);
+            self.group = Some(self.client.load_group(&id).expect("load group"));
+        }
+    }
 }
 
 /// A group of `members` (the first creates it), taken through every
 /// operation; checks after each that all members agree. Returns the
 /// number of epochs and of messages decrypted.
-fn run_group(mut members: Vec<Box<dyn Member>>) -> (u64, usize) {
+fn run_group(members: Vec<Box<dyn Member>>) -> (u64, usize) {
+    run_group_observed(members, || {})
+}
+
+/// [`run_group`], calling `observe` once the first members have joined.
+fn run_group_observed(mut members: Vec<Box<dyn Member>>, observe: impl FnOnce()) -> (u64, usize) {
     let mut decrypted = 0;
     members[0].create();
     // Add everyone but the last by Welcome; the last joins externally.
@@ -218,24 +273,25 @@ fn run_group(mut members: Vec<Box<dyn Member>>) -> (u64, usize) {
             assert!(member.receive(commit.clone()).is_none());
         }
         members[i].join(&welcome);
-        agree(&members[..=i]);
+        agree(&mut members[..=i]);
     }
     decrypted += talk(&mut members);
+    observe();
     // A self-update by the second member.
     let commit = members[1].update();
     deliver(&mut members, 1, commit);
-    agree(&members);
+    agree(&mut members);
     // A resumption PSK of the epoch before, which every member has seen.
     let commit = members[0].resumption_psk();
     deliver(&mut members, 0, commit);
-    agree(&members);
+    agree(&mut members);
     decrypted += talk(&mut members);
     // An external commit.
     let mut newcomer = joining_externally;
     let commit = newcomer.join_externally(members[0].group_info());
     deliver(&mut members, usize::MAX, commit);
     members.push(newcomer);
-    agree(&members);
+    agree(&mut members);
     decrypted += talk(&mut members);
     // The first removes the third.
     let removed = members[2].name().to_string();
@@ -243,7 +299,7 @@ fn run_group(mut members: Vec<Box<dyn Member>>) -> (u64, usize) {
     let mut gone = members.remove(2);
     gone.receive(commit.clone());
     deliver(&mut members, 0, commit);
-    agree(&members);
+    agree(&mut members);
     decrypted += talk(&mut members);
     (members[0].epoch(), decrypted)
 }
@@ -282,7 +338,11 @@ fn talk(members: &mut [Box<dyn Member>]) -> usize {
     decrypted
 }
 
-fn agree(members: &[Box<dyn Member>]) {
+/// Every member reloads its group from storage, then all agree.
+fn agree(members: &mut [Box<dyn Member>]) {
+    for member in members.iter_mut() {
+        member.reload();
+    }
     let epoch = members[0].epoch();
     let authenticator = members[0].epoch_authenticator();
     for member in members {
@@ -406,4 +466,189 @@ fn hybrid_key_packages_made_by_mls_rs_pass_the_directory_and_join() {
     }
     assert!(directory.claim("bob", &[0xF110]).expect("claim").is_empty());
     println!("directory: 3 0xF110 KeyPackages made by mls-rs on polymls accepted, each claimed once, the first joined its group");
+}
+
+/// Members on 0xF110 with their state in the forward-secret store, through
+/// every operation, reloading after each; then the attacker takes every key
+/// and every record version from copies of the stores' files. Every version
+/// it opens must be a record's current one: superseded group states,
+/// erased epochs and used key packages stay sealed.
+#[test]
+fn stored_groups_on_the_hybrid_suite_keep_forward_secrecy() {
+    let suite = CipherSuite::new(0xF110);
+    let names = ["alice", "bob", "carol", "dave", "erin"];
+    let dirs: Vec<tempfile::TempDir> = names
+        .iter()
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
+    let members = names
+        .iter()
+        .zip(&dirs)
+        .map(|(name, dir)| stored_participant(dir.path(), name, suite))
+        .collect();
+    // A copy of Alice's key-slot file before the group runs: the control.
+    let (epochs, decrypted) = run_group_with_control(members, &dirs[0]);
+    let mut violations = Vec::new();
+    let (mut opened, mut versions, mut keys, mut stale_public) = (0, 0, 0, 0);
+    for (name, dir) in names.iter().zip(&dirs) {
+        let current = current_records(&dir.path().join("db"));
+        let loot = attacker::Loot::from_store_dir(dir.path());
+        versions += loot.versions.len();
+        keys += loot.keys.len();
+        let attack = attacker::attack(&loot);
+        for found in attack.opened {
+            opened += 1;
+            if current.get(&found.version.name) == Some(&found.version.bytes) {
+                continue;
+            }
+            // The epoch index (two epoch numbers, 16 bytes) is the one
+            // public record: anything else that opens stale is a violation,
+            // whatever its header claims.
+            if found.secret || found.plaintext.len() != 16 {
+                violations.push(format!(
+                    "{name}: a superseded secret version opened ({} bytes)",
+                    found.plaintext.len()
+                ));
+            } else {
+                stale_public += 1;
+            }
+        }
+    }
+    println!(
+        "mls-rs on the store, 0xF110: {epochs} epochs, {decrypted} messages; attacker: {keys} keys, {versions} record versions, {opened} opened ({stale_public} stale versions of the public epoch index); superseded secrets opened: {}",
+        violations.len()
+    );
+    assert!(violations.is_empty(), "{violations:#?}");
+}
+
+/// [`run_group`], with the positive control: Alice's key-slot file copied
+/// after her group's first epochs must open versions her final files no
+/// longer let anyone open.
+fn run_group_with_control(
+    members: Vec<Box<dyn Member>>,
+    alice: &tempfile::TempDir,
+) -> (u64, usize) {
+    let copy = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let result = {
+        let copy = std::sync::Arc::clone(&copy);
+        let keys = alice.path().join("keys");
+        run_group_observed(members, move || {
+            let mut copy = copy.lock().expect("copy");
+            if copy.is_none() {
+                *copy = Some(std::fs::read(&keys).expect("key file"));
+            }
+        })
+    };
+    let old_keys = copy.lock().expect("copy").take().expect("copied");
+    let mut loot = attacker::Loot::from_store_dir(alice.path());
+    loot.keys.clear();
+    loot.keys_from_key_file(&old_keys);
+    let current = current_records(&alice.path().join("db"));
+    let stale = attacker::attack(&loot)
+        .opened
+        .into_iter()
+        .filter(|o| o.secret && current.get(&o.version.name) != Some(&o.version.bytes))
+        .count();
+    println!("control: an early copy of alice's key-slot file opens {stale} superseded secret versions of her final files");
+    assert!(stale > 0, "the control must find superseded versions");
+    result
+}
+
+/// The current (name, record) of every record in a store's RocksDB.
+fn current_records(db: &std::path::Path) -> std::collections::HashMap<Vec<u8>, Vec<u8>> {
+    let db = rocksdb::DB::open_for_read_only(&rocksdb::Options::default(), db, false)
+        .expect("open RocksDB read-only");
+    db.iterator(rocksdb::IteratorMode::Start)
+        .map(|item| {
+            let (name, record) = item.expect("record");
+            (name.to_vec(), record.to_vec())
+        })
+        .collect()
+}
+
+/// The storage alone: a group's state written 12 times with an epoch each;
+/// only the newest 3 epochs remain readable, and the attacker opens no
+/// superseded state and no erased epoch (each value carries a marker the
+/// scan looks for in what opens). Key packages: a deleted one opens
+/// nowhere either.
+#[test]
+fn storage_erases_superseded_states_and_epochs_past_retention() {
+    use mls_rs_core::group::{EpochRecord, GroupState, GroupStateStorage};
+    use mls_rs_core::key_package::{KeyPackageData, KeyPackageStorage};
+    use zeroize::Zeroizing;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = |kind: &str, n: u64| format!("marker {kind} {n:04} ").repeat(8).into_bytes();
+    {
+        let mut storage = MlsRsStorage::new(polymls::Store::open(dir.path()).expect("store"));
+        for epoch in 0..12u64 {
+            let state = GroupState {
+                id: b"group".to_vec(),
+                data: Zeroizing::new(marker("state", epoch)),
+            };
+            let insert = EpochRecord::new(epoch, Zeroizing::new(marker("epoch", epoch)));
+            storage
+                .write(state, vec![insert], Vec::new())
+                .expect("write");
+        }
+        assert_eq!(storage.max_epoch_id(b"group").expect("max"), Some(11));
+        for epoch in 0..12u64 {
+            let kept = storage.epoch(b"group", epoch).expect("epoch");
+            assert_eq!(kept.is_some(), epoch >= 9, "epoch {epoch}");
+        }
+        assert_eq!(
+            *storage.state(b"group").expect("state").expect("a state"),
+            marker("state", 11)
+        );
+        for n in 0..2u64 {
+            let data = KeyPackageData::new(
+                marker("key package", n),
+                marker("init key", n).into(),
+                marker("leaf key", n).into(),
+                u64::MAX,
+            );
+            storage.insert(vec![n as u8], data).expect("insert");
+        }
+        storage.delete(&[0]).expect("delete");
+        let kept = KeyPackageStorage::get(&storage, &[1])
+            .expect("get")
+            .expect("kept");
+        assert_eq!(kept.key_package_bytes, marker("key package", 1));
+        assert!(KeyPackageStorage::get(&storage, &[0])
+            .expect("get")
+            .is_none());
+    }
+    let loot = attacker::Loot::from_store_dir(dir.path());
+    let attack = attacker::attack(&loot);
+    let opened: Vec<String> = attack
+        .opened
+        .iter()
+        .map(|o| String::from_utf8_lossy(&o.plaintext).into_owned())
+        .collect();
+    let found = |text: &str| opened.iter().any(|p| p.contains(text));
+    for epoch in 0..11 {
+        assert!(
+            !found(&format!("marker state {epoch:04}")),
+            "superseded state {epoch} opened"
+        );
+    }
+    for epoch in 0..9 {
+        assert!(
+            !found(&format!("marker epoch {epoch:04}")),
+            "erased epoch {epoch} opened"
+        );
+    }
+    assert!(
+        !found("marker init key 0000"),
+        "a deleted key package opened"
+    );
+    // Positive controls: what is current opens.
+    assert!(
+        found("marker state 0011") && found("marker epoch 0011") && found("marker init key 0001")
+    );
+    println!(
+        "storage: 12 writes, 3 epochs retained; attacker opened {} versions of {} with {} keys: no superseded state, erased epoch or deleted key package among them",
+        attack.opened.len(),
+        loot.versions.len(),
+        loot.keys.len()
+    );
 }

@@ -10,9 +10,16 @@
 //! assert!(crypto.cipher_suite_provider(CipherSuite::new(0xF110)).is_some());
 //! ```
 //!
+//! With the `store` feature, [`MlsRsStorage`] puts mls-rs's group states,
+//! epochs, key packages and PSKs in the forward-secret store.
+//!
 //! This is mls-rs's default, synchronous build; its `mls_build_async` cfg
 //! (async traits) is not supported.
 
 mod crypto;
+#[cfg(feature = "store")]
+mod storage;
 
 pub use crypto::{MlsRsCrypto, MlsRsSuiteProvider, ReceiverContext, SenderContext, MLS_RS_SUITES};
+#[cfg(feature = "store")]
+pub use storage::{MlsRsStorage, DEFAULT_RETAINED_EPOCHS};

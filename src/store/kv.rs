@@ -138,11 +138,11 @@ impl Store {
         self.vault.directory()
     }
 
-    pub(super) fn naming_key(&self) -> &[u8; 32] {
+    pub(crate) fn naming_key(&self) -> &[u8; 32] {
         self.vault.naming_key()
     }
 
-    pub(super) fn get(&self, name: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+    pub(crate) fn get(&self, name: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
         if let Some(pending) = &self.pending {
             if let Some(change) = pending
                 .lock()
@@ -171,7 +171,7 @@ impl Store {
         Ok(records.into_iter().collect())
     }
 
-    pub(super) fn apply(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+    pub(crate) fn apply(&self, ops: Vec<Op>) -> Result<(), StoreError> {
         match &self.pending {
             None => self.vault.commit(ops),
             Some(pending) => {

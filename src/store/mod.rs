@@ -30,6 +30,7 @@ pub use slots::{FORMAT_VERSION, SEALED_FORMAT_VERSION};
 #[cfg(feature = "store")]
 #[doc(hidden)]
 pub use vault::CrashPoint;
+pub(crate) use vault::Op;
 
 /// How a [`Store`] trades durability for speed, and whether its files are
 /// sealed under a key of the application's. Built from the default:
