@@ -491,7 +491,7 @@ fn stored_groups_on_the_hybrid_suite_keep_forward_secrecy() {
     let mut violations = Vec::new();
     let (mut opened, mut versions, mut keys, mut stale_public) = (0, 0, 0, 0);
     for (name, dir) in names.iter().zip(&dirs) {
-        let current = current_records(&dir.path().join("db"));
+        let current = attacker::current_records(dir.path());
         let loot = attacker::Loot::from_store_dir(dir.path());
         versions += loot.versions.len();
         keys += loot.keys.len();
@@ -543,7 +543,7 @@ fn run_group_with_control(
     let mut loot = attacker::Loot::from_store_dir(alice.path());
     loot.keys.clear();
     loot.keys_from_key_file(&old_keys);
-    let current = current_records(&alice.path().join("db"));
+    let current = attacker::current_records(alice.path());
     let stale = attacker::attack(&loot)
         .opened
         .into_iter()
@@ -552,18 +552,6 @@ fn run_group_with_control(
     println!("control: an early copy of alice's key-slot file opens {stale} superseded secret versions of her final files");
     assert!(stale > 0, "the control must find superseded versions");
     result
-}
-
-/// The current (name, record) of every record in a store's RocksDB.
-fn current_records(db: &std::path::Path) -> std::collections::HashMap<Vec<u8>, Vec<u8>> {
-    let db = rocksdb::DB::open_for_read_only(&rocksdb::Options::default(), db, false)
-        .expect("open RocksDB read-only");
-    db.iterator(rocksdb::IteratorMode::Start)
-        .map(|item| {
-            let (name, record) = item.expect("record");
-            (name.to_vec(), record.to_vec())
-        })
-        .collect()
 }
 
 /// The storage alone: a group's state written 12 times with an epoch each;
@@ -651,4 +639,24 @@ fn storage_erases_superseded_states_and_epochs_past_retention() {
         loot.versions.len(),
         loot.keys.len()
     );
+}
+
+/// Key package and Welcome sizes of mls-rs groups on polymls, 0xF110 next
+/// to 0x0001 (the README's table).
+#[test]
+fn sizes_on_the_wire() {
+    for code_point in [0x0001u16, 0xF110] {
+        let suite = CipherSuite::new(code_point);
+        let mut alice = participant(MlsRsCrypto::default(), "alice", suite);
+        let bob = participant(MlsRsCrypto::default(), "bob", suite);
+        alice.create();
+        let key_package = bob.key_package();
+        let key_package_len = key_package.to_bytes().expect("encode").len();
+        let (_, welcome) = alice.add(key_package);
+        let welcome_len = welcome.to_bytes().expect("encode").len();
+        println!(
+            "sizes, mls-rs on polymls, {code_point:#06x}: key package message {key_package_len} B, Welcome adding one member to a 1-member group {welcome_len} B"
+        );
+        assert!(key_package_len > 0 && welcome_len > 0);
+    }
 }

@@ -90,19 +90,6 @@ impl Session {
     }
 }
 
-/// The records RocksDB holds, read through RocksDB itself (read-only, so
-/// nothing in the files changes), as the ground truth of "current".
-fn current_records(dir: &Path) -> HashMap<Vec<u8>, Vec<u8>> {
-    let db = rocksdb::DB::open_for_read_only(&rocksdb::Options::default(), dir.join("db"), false)
-        .expect("open the copy read-only");
-    db.iterator(rocksdb::IteratorMode::Start)
-        .map(|item| {
-            let (name, bytes) = item.expect("iterate");
-            (name.to_vec(), bytes.to_vec())
-        })
-        .collect()
-}
-
 /// Alice, Bob and Charlie, joined by extra members who come and go; every
 /// epoch a commit (update, add or remove) and three messages per member.
 /// Half-way, each member's key-slot file is copied and its store reopened.
@@ -190,7 +177,7 @@ fn run_session(dir: &Path, epochs: u64) -> Session {
         drop(member);
         files.push(MemberFiles {
             snapshot: snapshots.remove(&dir),
-            current: current_records(&dir),
+            current: attacker::current_records(&dir),
             dir,
             superseded,
             live,

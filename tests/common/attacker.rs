@@ -387,3 +387,18 @@ pub fn attack(loot: &Loot) -> Attack {
     }
     Attack { opened, attempts }
 }
+
+/// The records a store's RocksDB holds, read through RocksDB itself
+/// (read-only, so nothing in the files changes), as the ground truth of
+/// "current".
+pub fn current_records(store_dir: &Path) -> std::collections::HashMap<Vec<u8>, Vec<u8>> {
+    let db =
+        rocksdb::DB::open_for_read_only(&rocksdb::Options::default(), store_dir.join("db"), false)
+            .expect("open the copy read-only");
+    db.iterator(rocksdb::IteratorMode::Start)
+        .map(|item| {
+            let (name, bytes) = item.expect("iterate");
+            (name.to_vec(), bytes.to_vec())
+        })
+        .collect()
+}
