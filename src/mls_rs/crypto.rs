@@ -149,6 +149,23 @@ impl MlsRsSuiteProvider {
         self.suite.hpke()
     }
 
+    /// The receiver's private key in the form that opens fastest. mls-rs
+    /// hands over the public key beside the private one: for DHKEM their
+    /// concatenation is the expanded form, which saves recomputing `pkRm`
+    /// (a scalar multiplication) on every open, as mls-rs-crypto-rustcrypto
+    /// does by taking the public key as given. A public key that does not
+    /// belong to the private one makes opening fail.
+    fn receiver_key(&self, secret: &[u8], public: &[u8]) -> Zeroizing<Vec<u8>> {
+        let kem = self.suite.kem;
+        let is_dhkem = matches!(kem.id(), 0x0010 | 0x0020);
+        if is_dhkem && secret.len() == kem.private_key_len() && public.len() == kem.public_key_len()
+        {
+            Zeroizing::new([secret, public].concat())
+        } else {
+            Zeroizing::new(secret.to_vec())
+        }
+    }
+
     /// An Ed25519 secret key as mls-rs-crypto-rustcrypto stores it (seed,
     /// then public key), or the bare seed; the seed.
     fn ed25519_seed<'k>(&self, secret_key: &'k [u8]) -> Result<&'k [u8], Error> {
@@ -283,14 +300,14 @@ impl CipherSuiteProvider for MlsRsSuiteProvider {
         &self,
         ciphertext: &HpkeCiphertext,
         local_secret: &HpkeSecretKey,
-        _local_public: &HpkePublicKey,
+        local_public: &HpkePublicKey,
         info: &[u8],
         aad: Option<&[u8]>,
     ) -> Result<Zeroizing<Vec<u8>>, Error> {
         self.hpke()
             .open(
                 &ciphertext.kem_output,
-                local_secret,
+                &self.receiver_key(local_secret, local_public),
                 info,
                 aad.unwrap_or_default(),
                 &ciphertext.ciphertext,
@@ -302,7 +319,7 @@ impl CipherSuiteProvider for MlsRsSuiteProvider {
         &self,
         ciphertext: &HpkeCiphertext,
         local_secret: &HpkeSecretKey,
-        _local_public: &HpkePublicKey,
+        local_public: &HpkePublicKey,
         info: &[u8],
         aad: Option<&[u8]>,
         psk_input: HpkePsk<'_>,
@@ -310,7 +327,7 @@ impl CipherSuiteProvider for MlsRsSuiteProvider {
         self.hpke()
             .open_psk(
                 &ciphertext.kem_output,
-                local_secret,
+                &self.receiver_key(local_secret, local_public),
                 info,
                 aad.unwrap_or_default(),
                 &ciphertext.ciphertext,
@@ -332,11 +349,15 @@ impl CipherSuiteProvider for MlsRsSuiteProvider {
         &self,
         kem_output: &[u8],
         local_secret: &HpkeSecretKey,
-        _local_public: &HpkePublicKey,
+        local_public: &HpkePublicKey,
         info: &[u8],
     ) -> Result<ReceiverContext, Error> {
         self.hpke()
-            .setup_receiver(kem_output, local_secret, info)
+            .setup_receiver(
+                kem_output,
+                &self.receiver_key(local_secret, local_public),
+                info,
+            )
             .map(ReceiverContext)
     }
 
