@@ -27,14 +27,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, Criterion};
-use keypackages::Spec;
+use keypackages::{ActorIsIdentity, Spec};
 use openmls::prelude::{KeyPackageIn, ProtocolVersion};
 use openmls_rust_crypto::OpenMlsRustCrypto;
 use openmls_traits::OpenMlsProvider;
 use polymls::directory::http::{router, DemoAuth, Limits};
 use polymls::directory::{
-    validate, Backend, Credential, Directory, Embedded, IdentityCheck, Policy, Postgres,
-    PostgresOptions, Upload,
+    validate, Backend, Directory, Embedded, Policy, Postgres, PostgresOptions, Upload,
 };
 use tls_codec::Deserialize as _;
 
@@ -44,14 +43,6 @@ const CONCURRENCY: [usize; 3] = [1, 16, 64];
 /// How long each concurrent measurement runs.
 const RUN: Duration = Duration::from_secs(3);
 const BATCH: usize = 100;
-
-struct ActorIsIdentity;
-
-impl IdentityCheck for ActorIsIdentity {
-    fn accepts(&self, actor: &str, _: &str, credential: &Credential, _: &[u8]) -> bool {
-        matches!(credential, Credential::Basic(identity) if identity == actor.as_bytes())
-    }
-}
 
 fn now() -> u64 {
     SystemTime::now()

@@ -17,24 +17,14 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use keypackages::Spec;
+use keypackages::{ActorIsIdentity, Spec};
 use polymls::directory::{
-    Backend, Clock, Credential, Directory, Embedded, IdentityCheck, LastResort, Notify, Rejection,
-    Signal, Upload, Wanted,
+    Backend, Clock, Directory, Embedded, LastResort, Notify, Rejection, Signal, Upload, Wanted,
 };
 
 const NOW: u64 = 1_800_000_000;
 const X25519: u16 = 0x0001;
 const XWING: u16 = 0xF110;
-
-/// Accepts a basic credential whose identity is the actor's name.
-struct ActorIsIdentity;
-
-impl IdentityCheck for ActorIsIdentity {
-    fn accepts(&self, actor: &str, _: &str, credential: &Credential, _: &[u8]) -> bool {
-        matches!(credential, Credential::Basic(identity) if identity == actor.as_bytes())
-    }
-}
 
 #[derive(Clone)]
 struct TestClock(Arc<AtomicU64>);

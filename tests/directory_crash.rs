@@ -13,8 +13,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use keypackages::Spec;
-use polymls::directory::{Credential, Directory, Embedded, IdentityCheck, Upload};
+use keypackages::{ActorIsIdentity, Spec};
+use polymls::directory::{Directory, Embedded, Upload};
 use sha2::{Digest, Sha256};
 
 const CHILD: &str = "POLYMLS_DIRECTORY_CRASH_DIR";
@@ -22,14 +22,6 @@ const KILLS: usize = 50;
 const THREADS: usize = 4;
 const KEY_PACKAGES: usize = 4000;
 const SUITE: u16 = 0x0001;
-
-struct ActorIsIdentity;
-
-impl IdentityCheck for ActorIsIdentity {
-    fn accepts(&self, actor: &str, _: &str, credential: &Credential, _: &[u8]) -> bool {
-        matches!(credential, Credential::Basic(identity) if identity == actor.as_bytes())
-    }
-}
 
 fn open(dir: &std::path::Path) -> Directory<Embedded> {
     Directory::open(dir, ActorIsIdentity).expect("open directory")

@@ -10,13 +10,13 @@ mod groups;
 mod keypackages;
 
 use groups::{Client, Participant, Received};
-use keypackages::Spec;
+use keypackages::{ActorIsIdentity, Spec};
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_memory_storage::MemoryStorage;
 use openmls_rust_crypto::OpenMlsRustCrypto;
-use polymls::directory::{validate, Credential, Directory, IdentityCheck, Policy, Upload};
+use polymls::directory::{validate, Directory, Policy, Upload};
 use polymls::Provider;
 
 const SUITES: [Ciphersuite; 4] = [
@@ -231,14 +231,6 @@ fn verdicts_agree_with_openmls_validate() {
     assert!(tally.disagreements.is_empty());
     // Each suite: 8 OpenMLS-made, and the valid and last-resort encodings.
     assert!(valid_per_suite.iter().all(|(_, accepted)| *accepted == 10));
-}
-
-struct ActorIsIdentity;
-
-impl IdentityCheck for ActorIsIdentity {
-    fn accepts(&self, actor: &str, _: &str, credential: &Credential, _: &[u8]) -> bool {
-        matches!(credential, Credential::Basic(identity) if identity == actor.as_bytes())
-    }
 }
 
 /// Bob's OpenMLS client uploads KeyPackages, Alice claims one and adds him

@@ -31,10 +31,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use keypackages::Spec;
-use polymls::directory::{
-    Credential, Directory, DirectoryError, IdentityCheck, LastResort, Postgres, Upload,
-};
+use keypackages::{ActorIsIdentity, Spec};
+use polymls::directory::{Directory, DirectoryError, LastResort, Postgres, Upload};
 use serde_json::Value;
 
 const SERVERS: usize = 3;
@@ -43,14 +41,6 @@ const KEY_PACKAGES: usize = 1000;
 const KILL_ROUNDS: usize = 20;
 const ACTOR: &str = "grace";
 const CLAIM: &str = "/.p2/mls/v1/keypackages/grace?ciphersuites=0x0001";
-
-struct ActorIsIdentity;
-
-impl IdentityCheck for ActorIsIdentity {
-    fn accepts(&self, actor: &str, _: &str, credential: &Credential, _: &[u8]) -> bool {
-        matches!(credential, Credential::Basic(identity) if identity == actor.as_bytes())
-    }
-}
 
 fn now() -> u64 {
     SystemTime::now()

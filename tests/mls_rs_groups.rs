@@ -14,7 +14,10 @@
 
 #[path = "common/attacker.rs"]
 mod attacker;
+#[path = "common/keypackages.rs"]
+mod keypackages;
 
+use keypackages::ActorIsIdentity;
 use mls_rs::client_builder::MlsConfig;
 use mls_rs::error::MlsError;
 use mls_rs::group::ReceivedMessage;
@@ -400,20 +403,6 @@ fn rustcrypto_does_not_offer_the_hybrid_suite() {
     assert!(MlsRsCrypto::default()
         .cipher_suite_provider(CipherSuite::new(0xF110))
         .is_some());
-}
-
-struct ActorIsIdentity;
-
-impl polymls::directory::IdentityCheck for ActorIsIdentity {
-    fn accepts(
-        &self,
-        actor: &str,
-        _: &str,
-        credential: &polymls::directory::Credential,
-        _: &[u8],
-    ) -> bool {
-        matches!(credential, polymls::directory::Credential::Basic(id) if id == actor.as_bytes())
-    }
 }
 
 #[test]

@@ -78,29 +78,30 @@ const MIGRATIONS: &[&str] = &["
 const MIGRATION_LOCK: i64 = 0x706f_6c79_6d6c_7301;
 
 const DEVICES: &str = "SELECT device FROM devices WHERE actor = $1 ORDER BY device COLLATE \"C\"";
-// One suite at a time, in the claimer's order, so that each is an index
-// scan of (actor, device, suite, id) however many KeyPackages the device
-// holds: ordering by the suite's position in the list would sort them all.
-const TAKE_REGULAR: &str = "
-    DELETE FROM key_packages
-    WHERE actor = $1 AND device = $2 AND suite = $3 AND id = (
-        SELECT id FROM key_packages
-        WHERE actor = $1 AND device = $2 AND NOT last_resort
-          AND suite = $3 AND not_after > $4
-          AND ($5::integer[] IS NULL OR extensions <@ $5)
-        ORDER BY id
-        LIMIT 1 FOR UPDATE SKIP LOCKED)
-    RETURNING key_package";
-const WAIT_REGULAR: &str = "
-    DELETE FROM key_packages
-    WHERE actor = $1 AND device = $2 AND suite = $3 AND id = (
-        SELECT id FROM key_packages
-        WHERE actor = $1 AND device = $2 AND NOT last_resort
-          AND suite = $3 AND not_after > $4
-          AND ($5::integer[] IS NULL OR extensions <@ $5)
-        ORDER BY id
-        LIMIT 1 FOR UPDATE)
-    RETURNING key_package";
+/// Deletes and returns the oldest regular KeyPackage of a device in one
+/// suite, the row locked with `$lock`. One suite at a time, in the
+/// claimer's order, so that each is an index scan of (actor, device,
+/// suite, id) however many KeyPackages the device holds: ordering by the
+/// suite's position in the list would sort them all.
+macro_rules! take_regular {
+    ($lock:literal) => {
+        concat!(
+            "DELETE FROM key_packages
+             WHERE actor = $1 AND device = $2 AND suite = $3 AND id = (
+                 SELECT id FROM key_packages
+                 WHERE actor = $1 AND device = $2 AND NOT last_resort
+                   AND suite = $3 AND not_after > $4
+                   AND ($5::integer[] IS NULL OR extensions <@ $5)
+                 ORDER BY id
+                 LIMIT 1 ",
+            $lock,
+            ")
+             RETURNING key_package"
+        )
+    };
+}
+const TAKE_REGULAR: &str = take_regular!("FOR UPDATE SKIP LOCKED");
+const WAIT_REGULAR: &str = take_regular!("FOR UPDATE");
 const LAST_RESORT_OF: &str = "
     SELECT id, suite, key_package, used FROM key_packages
     WHERE actor = $1 AND device = $2 AND last_resort

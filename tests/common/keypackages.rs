@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use polymls::directory::keypackage::{sign_content, write_vector, LAST_RESORT_EXTENSION};
+use polymls::directory::{Credential, IdentityCheck};
 use polymls::suite::cipher_suite;
 use polymls::Rand;
 
@@ -163,4 +164,14 @@ fn vector(out: &mut Vec<u8>, bytes: &[u8]) {
 
 fn u16s(values: &[u16]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_be_bytes()).collect()
+}
+
+/// The identity hook of the tests: a basic credential whose identity is
+/// the actor's name.
+pub struct ActorIsIdentity;
+
+impl IdentityCheck for ActorIsIdentity {
+    fn accepts(&self, actor: &str, _: &str, credential: &Credential, _: &[u8]) -> bool {
+        matches!(credential, Credential::Basic(identity) if identity == actor.as_bytes())
+    }
 }
