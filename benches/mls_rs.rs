@@ -255,14 +255,15 @@ fn group_benches<P: CryptoProvider + Clone + 'static>(
 }
 
 /// Paired ratios (rustcrypto over polymls) of the two operations whose
-/// medians come closest: processing a Welcome and one message, at 2
+/// medians come closest: processing a Welcome and one message, at `size`
 /// members. A Welcome can be joined again and again (the key package stays
 /// until the client writes to storage); messages are processed in order.
-fn paired_group_ratios() {
+fn paired_group_ratios(size: usize) {
     let suite = CipherSuite::CURVE25519_AES128;
     fn setup<C: MlsConfig>(clients: &[Client<C>]) -> (Group<C>, Group<C>, MlsMessage) {
-        let (mut creator, member) = group_of(&clients[..2]);
-        let key_package = clients[2]
+        let size = clients.len() - 1;
+        let (mut creator, member) = group_of(&clients[..size]);
+        let key_package = clients[size]
             .generate_key_package_message(Default::default(), Default::default(), None)
             .expect("key package");
         let out = creator
@@ -273,10 +274,10 @@ fn paired_group_ratios() {
             .expect("commit");
         (creator, member, out.welcome_messages[0].clone())
     }
-    let poly: Vec<_> = (0..3)
+    let poly: Vec<_> = (0..=size)
         .map(|i| client(MlsRsCrypto::default(), &format!("p{i}"), suite))
         .collect();
-    let rust: Vec<_> = (0..3)
+    let rust: Vec<_> = (0..=size)
         .map(|i| {
             client(
                 mls_rs_crypto_rustcrypto::RustCryptoProvider::default(),
@@ -289,13 +290,22 @@ fn paired_group_ratios() {
     let (mut rust_creator, mut rust_member, rust_welcome) = setup(&rust);
     let join = common::paired_ratio(
         || {
-            black_box(rust[2].join_group(None, &rust_welcome, None).expect("join"));
+            black_box(
+                rust[size]
+                    .join_group(None, &rust_welcome, None)
+                    .expect("join"),
+            );
         },
         || {
-            black_box(poly[2].join_group(None, &poly_welcome, None).expect("join"));
+            black_box(
+                poly[size]
+                    .join_group(None, &poly_welcome, None)
+                    .expect("join"),
+            );
         },
     );
-    common::record_ratio("mls_rs", "join, 2 members", "rustcrypto", "polymls", join);
+    let operation = format!("join, {size} members");
+    common::record_ratio("mls_rs", &operation, "rustcrypto", "polymls", join);
     // The pending add is not applied: messages go out in the current epoch.
     let message = common::paired_ratio(
         || {
@@ -311,19 +321,16 @@ fn paired_group_ratios() {
             black_box(poly_member.process_incoming_message(m).expect("process"));
         },
     );
-    common::record_ratio(
-        "mls_rs",
-        "message, 2 members",
-        "rustcrypto",
-        "polymls",
-        message,
-    );
+    let operation = format!("message, {size} members");
+    common::record_ratio("mls_rs", &operation, "rustcrypto", "polymls", message);
 }
 
 fn benches(c: &mut Criterion) {
     hpke_benches(c);
     if common::paired_enabled() {
-        paired_group_ratios();
+        for size in [2, 100] {
+            paired_group_ratios(size);
+        }
     }
     for size in [2, 10, 100] {
         let suite = CipherSuite::CURVE25519_AES128;
