@@ -404,13 +404,7 @@ fn allowed(key_package: &[u8], wanted: Wanted<'_>) -> Result<bool, DirectoryErro
     }
     let parsed = KeyPackage::parse(key_package)
         .map_err(|_| DirectoryError::Corrupted("stored KeyPackage does not parse"))?;
-    let types: Vec<u16> = parsed
-        .extensions
-        .iter()
-        .chain(&parsed.leaf_node.extensions)
-        .map(|e| e.extension_type)
-        .collect();
-    Ok(wanted.allows(&types))
+    Ok(wanted.allows(&parsed.extension_types()))
 }
 
 /// The suite in what follows a device's prefix in a `K` or `L` key.

@@ -174,6 +174,16 @@ impl KeyPackage {
             .iter()
             .any(|e| e.extension_type == LAST_RESORT_EXTENSION)
     }
+
+    /// The types of every extension it carries, its own and its leaf
+    /// node's.
+    pub fn extension_types(&self) -> Vec<u16> {
+        self.extensions
+            .iter()
+            .chain(&self.leaf_node.extensions)
+            .map(|e| e.extension_type)
+            .collect()
+    }
 }
 
 impl LeafNode {

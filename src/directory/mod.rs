@@ -359,15 +359,8 @@ impl<B: Backend> Directory<B> {
                 "flagged as last resort without the last_resort extension",
             ));
         }
-        let key_package = &checked.key_package;
-        let extensions = key_package
-            .extensions
-            .iter()
-            .chain(&key_package.leaf_node.extensions)
-            .map(|e| e.extension_type)
-            .collect();
         Ok(Entry {
-            extensions,
+            extensions: checked.key_package.extension_types(),
             actor: actor.to_string(),
             device: device.to_string(),
             suite: checked.suite.code_point,
