@@ -93,8 +93,24 @@ pub fn paired_ratio(mut a: impl FnMut(), mut b: impl FnMut()) -> (f64, usize) {
     (ratios[ratios.len() / 2], ratios.len())
 }
 
-/// Appends one paired ratio to `ratios.jsonl` in criterion's output
-/// directory, where `scripts/bench-report.py` reads it with the medians.
+/// Appends `line` to `file` (a JSON-lines file) in criterion's output
+/// directory, where `scripts/bench-report.py` and the reports read them.
+pub fn append_record(file: &str, line: &serde_json::Value) {
+    use std::io::Write;
+    let dir = std::path::PathBuf::from(
+        std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into()),
+    )
+    .join("criterion");
+    std::fs::create_dir_all(&dir).expect("criterion directory");
+    let mut out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(file))
+        .unwrap_or_else(|e| panic!("{file}: {e}"));
+    writeln!(out, "{line}").unwrap_or_else(|e| panic!("{file}: {e}"));
+}
+
+/// Appends one paired ratio to `ratios.jsonl` (see [`append_record`]).
 pub fn record_ratio(
     group: &str,
     operation: &str,
@@ -102,17 +118,6 @@ pub fn record_ratio(
     denominator: &str,
     measured: (f64, usize),
 ) {
-    use std::io::Write;
-    let dir = std::path::PathBuf::from(
-        std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into()),
-    )
-    .join("criterion");
-    std::fs::create_dir_all(&dir).expect("criterion directory");
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("ratios.jsonl"))
-        .expect("ratios.jsonl");
     let (ratio, rounds) = measured;
     let line = serde_json::json!({
         "group": group,
@@ -122,7 +127,7 @@ pub fn record_ratio(
         "ratio": ratio,
         "rounds": rounds,
     });
-    writeln!(file, "{line}").expect("write ratio");
+    append_record("ratios.jsonl", &line);
     println!(
         "paired {group}/{operation}: {numerator}/{denominator} = {ratio:.3} over {rounds} rounds"
     );

@@ -89,22 +89,14 @@ fn publish_all<B: Backend>(directory: &Directory<B>, actor: &str, key_packages: 
     }
 }
 
-/// One figure of a concurrent run.
+/// One figure of a concurrent run, printed and appended to
+/// `directory.jsonl`.
 fn report(what: &str, figures: serde_json::Value) {
-    use std::io::Write;
     println!("directory/{what}: {figures}");
-    let dir = std::path::PathBuf::from(
-        std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into()),
-    )
-    .join("criterion");
-    std::fs::create_dir_all(&dir).expect("criterion directory");
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("directory.jsonl"))
-        .expect("directory.jsonl");
-    let line = serde_json::json!({ "what": what, "figures": figures });
-    writeln!(file, "{line}").expect("write");
+    common::append_record(
+        "directory.jsonl",
+        &serde_json::json!({ "what": what, "figures": figures }),
+    );
 }
 
 /// Per-operation latencies from several threads: count, rate, p50, p99.
@@ -385,26 +377,11 @@ fn claims<B: Backend + 'static>(
     }
 }
 
-/// The directory server on a loopback port (embedded backend), in a
-/// thread of its own.
+/// The directory server on a loopback port (embedded backend).
 fn serve(dir: &std::path::Path) -> SocketAddr {
     let auth = Arc::new(DemoAuth::default());
     let directory = Directory::open(dir, Arc::clone(&auth)).expect("directory");
-    let app = router(Arc::new(directory), auth, Limits::default());
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind loopback");
-            sender
-                .send(listener.local_addr().expect("address"))
-                .expect("send");
-            axum::serve(listener, app).await.expect("serve");
-        });
-    });
-    receiver.recv().expect("server address")
+    http_client::serve_on_loopback(router(Arc::new(directory), auth, Limits::default()))
 }
 
 fn upload_body(key_packages: &[Vec<u8>]) -> Vec<u8> {

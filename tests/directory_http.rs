@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 const KEY_PACKAGE_MESSAGE: [u8; 4] = [0, 1, 0, 5];
 const BASE: &str = "/.p2/mls/v1/keypackages";
 
-/// The directory server on a loopback port, in a thread of its own.
+/// The directory server on a loopback port.
 fn serve(dir: &std::path::Path, limits: Limits) -> SocketAddr {
     let auth = Arc::new(DemoAuth::default());
     let policy = Policy {
@@ -40,21 +40,7 @@ fn serve(dir: &std::path::Path, limits: Limits) -> SocketAddr {
     let directory = Directory::open(dir, Arc::clone(&auth))
         .expect("directory")
         .with_policy(policy);
-    let app = router(Arc::new(directory), auth, limits);
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind loopback");
-            sender
-                .send(listener.local_addr().expect("address"))
-                .expect("send");
-            axum::serve(listener, app).await.expect("serve");
-        });
-    });
-    receiver.recv().expect("server address")
+    http_client::serve_on_loopback(router(Arc::new(directory), auth, limits))
 }
 
 fn json_body(value: &Value) -> Vec<u8> {

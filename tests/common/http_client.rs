@@ -1,5 +1,6 @@
-//! A minimal HTTP/1.1 client for the directory's tests and benchmarks: one
-//! request per connection, on loopback, no dependency beyond std.
+//! A minimal HTTP/1.1 client for the directory's tests and benchmarks, on
+//! loopback, with std alone (one request per connection, or kept alive),
+//! and the server side's one helper: an axum router on a loopback port.
 #![allow(dead_code)]
 
 use std::io::{Error, Read, Write};
@@ -15,15 +16,8 @@ pub fn try_request(
     body: Option<&[u8]>,
 ) -> Result<(u16, Vec<u8>), Error> {
     let mut stream = TcpStream::connect(server)?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
-    if let Some(token) = token {
-        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
-    }
     let body = body.unwrap_or_default();
-    head.push_str(&format!(
-        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    ));
+    let head = request_head(method, path, token, body.len(), "Connection: close\r\n");
     stream.write_all(head.as_bytes())?;
     // A server may answer (413) before reading a large body.
     let _ = stream.write_all(body);
@@ -44,6 +38,43 @@ pub fn try_request(
         body = dechunk(&body).ok_or_else(cut)?;
     }
     Ok((status, body))
+}
+
+/// A request's line and headers, `extra` among them.
+fn request_head(
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body_len: usize,
+    extra: &str,
+) -> String {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n{extra}");
+    if let Some(token) = token {
+        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    head.push_str(&format!(
+        "Content-Type: application/json\r\nContent-Length: {body_len}\r\n\r\n"
+    ));
+    head
+}
+
+/// Serves `app` on a loopback port, on a runtime in a thread of its own;
+/// its address.
+pub fn serve_on_loopback(app: axum::Router) -> SocketAddr {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind loopback");
+            sender
+                .send(listener.local_addr().expect("address"))
+                .expect("send");
+            axum::serve(listener, app).await.expect("serve");
+        });
+    });
+    receiver.recv().expect("server address")
 }
 
 /// [`try_request`] where the server must answer.
@@ -121,14 +152,7 @@ impl KeepAlive {
             .as_mut()
             .ok_or_else(|| Error::other("no stream"))?;
         let body = body.unwrap_or_default();
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n");
-        if let Some(token) = token {
-            head.push_str(&format!("Authorization: Bearer {token}\r\n"));
-        }
-        head.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        ));
+        let head = request_head(method, path, token, body.len(), "");
         let stream = reader.get_mut();
         stream.write_all(&[head.as_bytes(), body].concat())?;
         let mut status_line = String::new();
