@@ -5,12 +5,12 @@
 //! initial one less what was reported, less at most one claim per thread
 //! that the kill cut off between its durable write and its report.
 
+#[path = "common/child.rs"]
+mod child;
 #[path = "common/keypackages.rs"]
 mod keypackages;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use keypackages::{ActorIsIdentity, Spec};
@@ -90,28 +90,13 @@ fn claims_survive_sigkill_at_random_points() {
     let (mut kills, mut cut_off) = (0, 0);
     let mut stock = KEY_PACKAGES;
     for round in 0..KILLS {
-        let mut process = Command::new(std::env::current_exe().expect("test binary"))
-            .args([
-                "--exact",
-                "claims_survive_sigkill_at_random_points",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD, root.path())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn child");
-        let mut lines = BufReader::new(process.stdout.take().expect("stdout")).lines();
-        lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find(|l| l.contains("ready"))
-            .expect("child ready");
-        let mut delay = [0u8; 1];
-        rand.fill(&mut delay);
-        std::thread::sleep(Duration::from_micros(100 * delay[0] as u64));
-        process.kill().expect("SIGKILL");
-        process.wait().expect("reap");
+        let (mut process, _, lines) = child::spawn(
+            "claims_survive_sigkill_at_random_points",
+            CHILD,
+            root.path(),
+            "ready",
+        );
+        child::kill_at_random(&mut process, &rand, Duration::from_micros(100));
         kills += 1;
 
         let reported: Vec<String> = lines

@@ -9,10 +9,10 @@
 
 #[path = "common/attacker.rs"]
 mod attacker;
+#[path = "common/child.rs"]
+mod child;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use mls_rs::client_builder::MlsConfig;
@@ -94,28 +94,13 @@ fn stored_groups_survive_sigkill_at_random_points() {
     let rand = polymls::Rand::default();
     let (mut kills, mut committed, mut cut_off) = (0, 0, 0);
     for round in 0..KILLS {
-        let mut process = Command::new(std::env::current_exe().expect("test binary"))
-            .args([
-                "--exact",
-                "stored_groups_survive_sigkill_at_random_points",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD, root.path())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn child");
-        let mut lines = BufReader::new(process.stdout.take().expect("stdout")).lines();
-        lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find(|l| l.contains("ready"))
-            .expect("child ready");
-        let mut delay = [0u8; 1];
-        rand.fill(&mut delay);
-        std::thread::sleep(Duration::from_micros(200 * u64::from(delay[0])));
-        process.kill().expect("SIGKILL");
-        process.wait().expect("reap");
+        let (mut process, _, lines) = child::spawn(
+            "stored_groups_survive_sigkill_at_random_points",
+            CHILD,
+            root.path(),
+            "ready",
+        );
+        child::kill_at_random(&mut process, &rand, Duration::from_micros(200));
         kills += 1;
         let reported = lines
             .map_while(Result::ok)

@@ -3,10 +3,10 @@
 //! After each kill the store reopens, nothing committed is lost, and the
 //! group still processes the next commit and message.
 
+#[path = "common/child.rs"]
+mod child;
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::member::Member;
@@ -51,36 +51,14 @@ fn survives_sigkill_at_random_points() {
     let rand = polymls::Rand::default();
     let (mut kills, mut landed_total) = (0, 0);
     for round in 0..KILLS {
-        let mut process = Command::new(std::env::current_exe().expect("test binary"))
-            .args([
-                "--exact",
-                "survives_sigkill_at_random_points",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD, root.path())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn child");
-        // libtest prints "test <name> ... " before the test's own output,
-        // so progress lines are matched anywhere in a line.
-        let mut lines = BufReader::new(process.stdout.take().expect("stdout")).lines();
-        let ready = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find(|l| l.contains("ready epoch="))
-            .expect("child ready");
-        let start_epoch = epoch_of(&ready).expect("epoch");
-
-        let mut delay = [0u8; 1];
-        rand.fill(&mut delay);
-        std::thread::sleep(Duration::from_micros(200 * delay[0] as u64));
-        assert!(
-            process.try_wait().expect("poll").is_none(),
-            "the child must still be running when killed"
+        let (mut process, ready, lines) = child::spawn(
+            "survives_sigkill_at_random_points",
+            CHILD,
+            root.path(),
+            "ready epoch=",
         );
-        process.kill().expect("SIGKILL");
-        process.wait().expect("reap");
+        let start_epoch = epoch_of(&ready).expect("epoch");
+        child::kill_at_random(&mut process, &rand, Duration::from_micros(200));
         kills += 1;
 
         // Everything the child reported before dying had landed.
