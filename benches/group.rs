@@ -6,8 +6,11 @@
 //! transaction as the provider's docs recommend (`polymls`), and every
 //! storage write landing on its own (`polymls-naive`), next to
 //! `openmls_rust_crypto` on memory storage and on file-backed SQLite
-//! storage (default settings, and WAL with `synchronous=NORMAL`); the store without syncing and polymls crypto on memory storage
-//! show where polymls's time goes.
+//! storage (default settings, WAL with `synchronous=FULL` and WAL with
+//! `synchronous=NORMAL`); the store with an erasure window, the store
+//! without syncing and polymls crypto on memory storage show where
+//! polymls's time goes. With `POLYMLS_PAIRED=1`, the store's goals are
+//! measured as paired ratios first.
 
 mod common;
 
@@ -332,6 +335,25 @@ fn bench_provider<C: Calls>(c: &mut Criterion, name: &str, make: impl Fn() -> C)
     group.finish();
 }
 
+/// The erasure window of the `polymls-window` store (see
+/// `StoreOptions::erase_within`).
+const ERASURE_WINDOW: Duration = Duration::from_secs(1);
+
+/// SQLite's settings compared: its defaults (rollback journal,
+/// synchronous=FULL), WAL with synchronous=FULL (one sync per commit) and
+/// WAL with synchronous=NORMAL (no sync per commit).
+const SQLITE: [(&str, &str); 3] = [
+    ("rust_crypto+sqlite", ""),
+    (
+        "rust_crypto+sqlite-wal-full",
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
+    ),
+    (
+        "rust_crypto+sqlite-wal",
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    ),
+];
+
 fn groups(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let counter = std::cell::Cell::new(0);
@@ -339,46 +361,104 @@ fn groups(c: &mut Criterion) {
         counter.set(counter.get() + 1);
         dir.path().join(counter.get().to_string())
     };
-    let open = |durable| {
-        polymls::Provider::open_with(
-            next(),
-            polymls::StoreOptions::default().with_durability(durable),
-        )
-        .expect("store")
+    let open = |options: polymls::StoreOptions| {
+        polymls::Provider::open_with(next(), options).expect("store")
     };
-    bench_provider(c, "polymls", || Transactional(open(true)));
+    let strict = polymls::StoreOptions::default;
+    let window = || polymls::StoreOptions::default().erase_within(ERASURE_WINDOW);
+    let fast = || polymls::StoreOptions::default().with_durability(false);
+    let sqlite = |pragmas: &str| {
+        let connection =
+            rusqlite::Connection::open(next().with_extension("sqlite")).expect("sqlite");
+        connection.execute_batch(pragmas).expect("pragmas");
+        let mut storage = openmls_sqlite_storage::SqliteStorageProvider::new(connection);
+        storage.run_migrations().expect("migrations");
+        Direct(RustCryptoSqlite {
+            crypto: RustCrypto::default(),
+            storage,
+        })
+    };
+    let memory = || Direct(polymls::Provider::<openmls_memory_storage::MemoryStorage>::default());
+    if common::paired_enabled() {
+        let wal_full = SQLITE[1].1;
+        paired_goals(
+            &|| Transactional(open(strict())),
+            &|| Transactional(open(window())),
+            &|| sqlite(wal_full),
+            &|| Transactional(open(fast())),
+            &memory,
+        );
+    }
+    bench_provider(c, "polymls", || Transactional(open(strict())));
+    bench_provider(c, "polymls-window", || Transactional(open(window())));
     // The same store without transactions (about 14 separately synced
     // writes per commit, as a naive integration does), without syncing
     // (the OS writes back), and polymls crypto on memory storage: where the
     // time of the durable store goes.
-    bench_provider(c, "polymls-naive", || Direct(open(true)));
-    bench_provider(c, "polymls-fast", || Transactional(open(false)));
-    bench_provider(c, "polymls+memory", || {
-        Direct(polymls::Provider::<openmls_memory_storage::MemoryStorage>::default())
-    });
+    bench_provider(c, "polymls-naive", || Direct(open(strict())));
+    bench_provider(c, "polymls-fast", || Transactional(open(fast())));
+    bench_provider(c, "polymls+memory", memory);
     bench_provider(c, "rust_crypto+memory", || {
         Direct(OpenMlsRustCrypto::default())
     });
-    // SQLite with its default settings (rollback journal, synchronous=FULL)
-    // and in WAL mode with synchronous=NORMAL (no sync per commit).
-    for (name, pragmas) in [
-        ("rust_crypto+sqlite", ""),
-        (
-            "rust_crypto+sqlite-wal",
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        ),
-    ] {
-        bench_provider(c, name, || {
-            let connection =
-                rusqlite::Connection::open(next().with_extension("sqlite")).expect("sqlite");
-            connection.execute_batch(pragmas).expect("pragmas");
-            let mut storage = openmls_sqlite_storage::SqliteStorageProvider::new(connection);
-            storage.run_migrations().expect("migrations");
-            Direct(RustCryptoSqlite {
-                crypto: RustCrypto::default(),
-                storage,
-            })
-        });
+    for (name, pragmas) in SQLITE {
+        bench_provider(c, name, || sqlite(pragmas));
+    }
+}
+
+/// The store's goals as paired ratios (see `common::paired_ratio`): a
+/// durable message (create and process) against SQLite in WAL mode with
+/// synchronous=FULL, strict and with an erasure window; and commits
+/// without syncing against polymls crypto on memory storage, at 2, 10 and
+/// 100 members.
+fn paired_goals<S: Calls, W: Calls, Q: Calls, F: Calls, M: Calls>(
+    strict: &impl Fn() -> S,
+    window: &impl Fn() -> W,
+    sqlite: &impl Fn() -> Q,
+    fast: &impl Fn() -> F,
+    memory: &impl Fn() -> M,
+) {
+    let mut on_sqlite = session(sqlite, 2);
+    let mut s = session(strict, 2);
+    let ratio = common::paired_ratio(|| s.message(), || on_sqlite.message());
+    common::record_ratio(
+        "group",
+        "message/2",
+        "polymls",
+        "rust_crypto+sqlite-wal-full",
+        ratio,
+    );
+    let mut w = session(window, 2);
+    let ratio = common::paired_ratio(|| w.message(), || on_sqlite.message());
+    common::record_ratio(
+        "group",
+        "message/2",
+        "polymls-window",
+        "rust_crypto+sqlite-wal-full",
+        ratio,
+    );
+    for size in [2, 10, 100] {
+        let mut f = session(fast, size);
+        let mut m = session(memory, size);
+        let ratio = common::paired_ratio(|| f.update(), || m.update());
+        let operation = format!("update/{size}");
+        common::record_ratio("group", &operation, "polymls-fast", "polymls+memory", ratio);
+        let (f_newcomer, m_newcomer) = (
+            Member::new("newcomer", fast()),
+            Member::new("newcomer", memory()),
+        );
+        let ratio = common::paired_ratio(
+            || {
+                drop(f.add(&f_newcomer));
+                f.remove_last();
+            },
+            || {
+                drop(m.add(&m_newcomer));
+                m.remove_last();
+            },
+        );
+        let operation = format!("add+remove/{size}");
+        common::record_ratio("group", &operation, "polymls-fast", "polymls+memory", ratio);
     }
 }
 

@@ -1,9 +1,9 @@
 //! The store's hot paths: one `write_message_secrets` (OpenMLS makes one
 //! per message sent or received) and a merge-sized batch of writes (what a
 //! commit's merge writes and deletes), for polymls's store (durable and
-//! not) next to `openmls_memory_storage` and file-backed
-//! `openmls_sqlite_storage` (its default durable settings, and WAL with
-//! `synchronous=NORMAL`).
+//! not, and with an erasure window) next to `openmls_memory_storage` and
+//! file-backed `openmls_sqlite_storage` (its default durable settings, WAL
+//! with `synchronous=FULL`, and WAL with `synchronous=NORMAL`).
 
 mod common;
 
@@ -85,15 +85,10 @@ fn merge_batch<S: StorageProvider<CURRENT_VERSION>>(storage: &S, group: &Blob, e
     storage.delete_own_leaf_nodes(group).expect("delete");
 }
 
-fn sqlite(dir: &std::path::Path, wal: bool) -> rusqlite::Connection {
+fn sqlite(dir: &std::path::Path, name: &str, pragmas: &str) -> rusqlite::Connection {
     let connection =
-        rusqlite::Connection::open(dir.join(if wal { "wal.sqlite" } else { "default.sqlite" }))
-            .expect("open sqlite");
-    if wal {
-        connection
-            .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
-            .expect("pragmas");
-    }
+        rusqlite::Connection::open(dir.join(name).with_extension("sqlite")).expect("open sqlite");
+    connection.execute_batch(pragmas).expect("pragmas");
     connection
 }
 
@@ -103,12 +98,16 @@ fn store(c: &mut Criterion) {
     let secrets = random(1500);
     let mut bench = c.benchmark_group("store");
 
-    for (name, durable) in [("polymls-durable", true), ("polymls-fast", false)] {
-        let store = polymls::Store::open_with(
-            dir.path().join(name),
-            polymls::StoreOptions::default().with_durability(durable),
-        )
-        .expect("open");
+    let options = polymls::StoreOptions::default;
+    for (name, options) in [
+        ("polymls-durable", options()),
+        (
+            "polymls-window",
+            options().erase_within(std::time::Duration::from_secs(1)),
+        ),
+        ("polymls-fast", options().with_durability(false)),
+    ] {
+        let store = polymls::Store::open_with(dir.path().join(name), options).expect("open");
         bench.bench_function(format!("write_message_secrets/{name}"), |b| {
             b.iter(|| write_message_secrets(&store, black_box(&group), &secrets))
         });
@@ -135,16 +134,27 @@ fn store(c: &mut Criterion) {
         })
     });
 
-    for (name, wal) in [("sqlite-default", false), ("sqlite-wal-normal", true)] {
+    for (name, pragmas) in [
+        ("sqlite-default", ""),
+        (
+            "sqlite-wal-full",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
+        ),
+        (
+            "sqlite-wal-normal",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        ),
+    ] {
         // Migrations need the connection owned; the benchmark keeps its own
         // to wrap the merge batch in one SQLite transaction.
         openmls_sqlite_storage::SqliteStorageProvider::<Json, rusqlite::Connection>::new(sqlite(
             dir.path(),
-            wal,
+            name,
+            pragmas,
         ))
         .run_migrations()
         .expect("migrations");
-        let connection = sqlite(dir.path(), wal);
+        let connection = sqlite(dir.path(), name, pragmas);
         let storage =
             openmls_sqlite_storage::SqliteStorageProvider::<Json, &rusqlite::Connection>::new(
                 &connection,

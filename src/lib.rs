@@ -33,4 +33,4 @@ pub use provider::Provider;
 pub use provider::{TransactionError, TransactionProvider};
 #[cfg(feature = "store")]
 pub use store::Store;
-pub use store::{ApplicationKey, StoreError, StoreOptions};
+pub use store::{ApplicationKey, Profile, StoreError, StoreOptions};

@@ -109,3 +109,42 @@ fn a_committed_update_still_works() {
         Some(&b"after the update"[..])
     );
 }
+
+/// Commits reach what they erase through the group's index: over 30 epochs
+/// of commits and messages on both sides, neither store scans, and each
+/// keeps the epoch key pairs of one epoch only.
+#[test]
+fn commits_erase_old_epoch_key_pairs_without_scans() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut alice, mut bob) = pair(dir.path());
+    let scans = |m: &Member| m.provider.storage().counters().scans;
+    let before = (scans(&alice), scans(&bob));
+    for epoch in 0..30 {
+        let (committer, receiver) = if epoch % 2 == 0 {
+            (&mut alice, &mut bob)
+        } else {
+            (&mut bob, &mut alice)
+        };
+        let commit = committer.self_update();
+        receiver.receive(&commit);
+        let message = receiver.send(b"after the commit");
+        committer.receive(&message);
+        for member in [&alice, &bob] {
+            assert!(
+                count(member, Entity::EpochKeyPairs) <= 1,
+                "epoch {epoch}: {:?}",
+                secrets(member)
+            );
+        }
+    }
+    // `secrets` reads the inventory, which scans: count it out.
+    let inventories = 30;
+    let after = (scans(&alice), scans(&bob));
+    assert_eq!(
+        (after.0 - before.0, after.1 - before.1),
+        (inventories, inventories),
+        "the commits scanned"
+    );
+    assert_eq!(alice.epoch_authenticator(), bob.epoch_authenticator());
+    println!("30 epochs: no scans; one epoch of key pairs kept per store");
+}

@@ -32,6 +32,7 @@ mod recorder;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use attacker::{attack, Loot, Version};
 use differential::check_key_slots;
@@ -39,7 +40,7 @@ use groups::{Client, Participant};
 use openmls::prelude::Ciphersuite;
 use openmls_traits::OpenMlsProvider as _;
 use polymls::store::entities::Entity;
-use polymls::{Provider, Store};
+use polymls::{Provider, Store, StoreOptions};
 use recorder::{Family, Recorder};
 
 const SUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
@@ -49,14 +50,52 @@ const ENVELOPE_LEN: usize = 9;
 
 type Member = Client<Provider<Recorder<Store>>>;
 
+/// A durability mode the session runs in.
+#[derive(Clone)]
+struct Mode {
+    options: StoreOptions,
+    /// With an erasure window, the attacker copies the files of the open
+    /// stores once the window has passed (and, as the control, once
+    /// within it); otherwise after the stores are closed.
+    window: Option<Duration>,
+}
+
+impl Mode {
+    fn strict() -> Mode {
+        Mode {
+            options: StoreOptions::default(),
+            window: None,
+        }
+    }
+}
+
 /// A member on the store `dir/name`, whose reopening keeps its record.
-fn member(dir: &Path, name: &str) -> Member {
+fn member(dir: &Path, name: &str, mode: &Mode) -> Member {
     let path = dir.join(name);
-    let recorder = Recorder::new(Store::open(&path).expect("open store"));
+    let options = mode.options.clone();
+    let recorder = Recorder::new(Store::open_with(&path, options.clone()).expect("open store"));
     let history = recorder.resume(());
     Client::new(name, "store", Provider::with_storage(recorder), SUITE).reopenable(Box::new(
-        move || Provider::with_storage(history.resume(Store::open(&path).expect("reopen store"))),
+        move || {
+            Provider::with_storage(
+                history.resume(Store::open_with(&path, options.clone()).expect("reopen store")),
+            )
+        },
     ))
+}
+
+/// Copies the directory `from` to `to`, as an attacker copies the files.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create copy");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let path = entry.expect("entry").path();
+        let target = to.join(path.file_name().expect("file name"));
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).expect("copy file");
+        }
+    }
 }
 
 /// What the session left of one member, after its store was closed.
@@ -79,6 +118,9 @@ struct Session {
     /// Stores whose key-slot file holds more (or fewer) keys than live
     /// secret records, checked after the attacker.
     slot_mismatches: Vec<String>,
+    /// With an erasure window: superseded secret records that a copy taken
+    /// within the window opens (the control of the copy after it).
+    opened_within_window: Option<usize>,
 }
 
 impl Session {
@@ -93,10 +135,10 @@ impl Session {
 /// Alice, Bob and Charlie, joined by extra members who come and go; every
 /// epoch a commit (update, add or remove) and three messages per member.
 /// Half-way, each member's key-slot file is copied and its store reopened.
-fn run_session(dir: &Path, epochs: u64) -> Session {
+fn run_session(dir: &Path, epochs: u64, mode: &Mode) -> Session {
     let mut members: Vec<Member> = ["alice", "bob", "charlie"]
         .iter()
-        .map(|n| member(dir, n))
+        .map(|n| member(dir, n, mode))
         .collect();
     members[0].create_group();
     let key_packages = [members[1].key_package(), members[2].key_package()];
@@ -120,7 +162,7 @@ fn run_session(dir: &Path, epochs: u64) -> Session {
         let committer = (epoch % 3) as usize;
         let (commit, welcome) = match epoch % 4 {
             0 => {
-                let newcomer = member(dir, &format!("extra{epoch}"));
+                let newcomer = member(dir, &format!("extra{epoch}"), mode);
                 let add = members[committer].add_members(&[newcomer.key_package()]);
                 members.push(newcomer);
                 (add.commit.clone(), Some(add))
@@ -168,15 +210,52 @@ fn run_session(dir: &Path, epochs: u64) -> Session {
         .chain(&gone)
         .filter_map(|member| check_key_slots(member.provider().storage().inner()).err())
         .collect();
+    // With an erasure window, the files of the open stores: copied once
+    // within the window, and once after it.
+    let store_dirs: Vec<PathBuf> = members
+        .iter()
+        .chain(&gone)
+        .map(|m| m.provider().storage().inner().directory().to_path_buf())
+        .collect();
+    let copy = |when: &str| -> Vec<PathBuf> {
+        store_dirs
+            .iter()
+            .map(|store_dir| {
+                let name = store_dir.file_name().expect("store name");
+                let target = dir.join(format!("copy-{when}")).join(name);
+                copy_dir(store_dir, &target);
+                target
+            })
+            .collect()
+    };
+    let (copies, opened_within_window) = match mode.window {
+        Some(window) => {
+            let early = copy("within-window");
+            let opened = early
+                .iter()
+                .map(|copy| {
+                    let loot = Loot::from_store_dir(copy);
+                    let current = attacker::current_records(copy);
+                    superseded_secrets_opened(&loot, &current)
+                })
+                .sum();
+            std::thread::sleep(window + Duration::from_millis(500));
+            (Some(copy("after-window")), Some(opened))
+        }
+        None => (None, None),
+    };
     let mut files = Vec::new();
-    for member in members.into_iter().chain(gone) {
+    for (index, member) in members.into_iter().chain(gone).enumerate() {
         let recorder = member.provider().storage();
-        let dir = recorder.inner().directory().to_path_buf();
         let superseded = recorder.superseded_by_family();
         let live = recorder.current_by_family();
+        let store_dir = store_dirs[index].clone();
         drop(member);
+        let dir = copies
+            .as_ref()
+            .map_or(store_dir.clone(), |copies| copies[index].clone());
         files.push(MemberFiles {
-            snapshot: snapshots.remove(&dir),
+            snapshot: snapshots.remove(&store_dir),
             current: attacker::current_records(&dir),
             dir,
             superseded,
@@ -189,6 +268,7 @@ fn run_session(dir: &Path, epochs: u64) -> Session {
         messages,
         members: files,
         slot_mismatches,
+        opened_within_window,
     }
 }
 
@@ -458,7 +538,12 @@ fn superseded_secrets_opened_with(
         ..Loot::default()
     };
     old.keys_from_key_file(key_file);
-    attack(&old)
+    superseded_secrets_opened(&old, current)
+}
+
+/// Superseded versions with a secret header that the loot's keys open.
+fn superseded_secrets_opened(loot: &Loot, current: &HashMap<Vec<u8>, Vec<u8>>) -> usize {
+    attack(loot)
         .opened
         .iter()
         .filter(|o| o.secret && current.get(&o.version.name) != Some(&o.version.bytes))
@@ -532,8 +617,42 @@ fn assert_attacker_fails(figures: &Figures, what: &str) {
 
 #[test]
 fn superseded_secrets_are_in_no_file() {
+    check_files_after_session(&Mode::strict());
+}
+
+/// With an erasure window: the files copied from the open stores once the
+/// window has passed hold nothing superseded that opens, while a copy taken
+/// within the window does (the control that the window is real and the
+/// copy is attacked).
+#[test]
+fn superseded_secrets_are_in_no_file_after_the_erasure_window() {
+    let window = Duration::from_secs(1);
+    let session = check_files_after_session(&Mode {
+        options: StoreOptions::default().erase_within(window),
+        window: Some(window),
+    });
+    let opened = session.opened_within_window;
+    println!(
+        "control: a copy within the erasure window opens {opened:?} superseded secret records"
+    );
+    assert!(opened.is_some_and(|n| n > 0));
+}
+
+/// Without durability, erasures are written at once and the OS syncs them:
+/// the files (not the disk) hold nothing superseded that opens.
+#[test]
+fn superseded_secrets_are_in_no_file_without_durability() {
+    check_files_after_session(&Mode {
+        options: StoreOptions::default().with_durability(false),
+        window: None,
+    });
+}
+
+/// The session in `mode`, then the attacker and the plaintext scan on its
+/// files; returns the session's figures.
+fn check_files_after_session(mode: &Mode) -> Session {
     let root = tempfile::tempdir().expect("tempdir");
-    let session = run_session(root.path(), 24);
+    let session = run_session(root.path(), 24, mode);
     assert!(
         session.epochs >= 20 && session.messages >= 200,
         "{} epochs, {} messages",
@@ -613,6 +732,7 @@ fn superseded_secrets_are_in_no_file() {
         id_hits
     );
     assert_eq!((window_hits, id_hits), (0, 0));
+    session
 }
 
 /// The same session on an ext4 file system in a loop-mounted image; after
@@ -653,7 +773,7 @@ fn superseded_secrets_are_not_on_the_raw_ext4_image() {
         println!("SKIPPED the ext4 image part: mounting a loop device needs root, loop devices and mkfs.ext4, which this machine does not offer");
         return;
     }
-    let session = std::panic::catch_unwind(|| run_session(&mount_point, 20));
+    let session = std::panic::catch_unwind(|| run_session(&mount_point, 20, &Mode::strict()));
     let unmounted = run("umount", &[mount_point.as_os_str()]).is_ok_and(|o| o.status.success());
     let session = session.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     assert!(unmounted, "unmount the image");

@@ -164,18 +164,49 @@ impl Store {
             .collect()
     }
 
-    /// Deletions of the group's epoch key pairs whose epoch `drop` selects.
-    fn epoch_key_pair_deletions(
-        &self,
-        group: &[u8],
-        drop: impl Fn(u64) -> bool,
-    ) -> Result<Vec<Op>> {
+    /// The group's epoch key pair records as (epoch, record name), from
+    /// the group's index. A group without one (its first epoch key pairs,
+    /// or a store from before the index) is scanned once instead.
+    fn epoch_key_pair_index(&self, group: &[u8]) -> Result<Vec<(u64, Vec<u8>)>> {
+        if let Some(index) = self.read(Entity::EpochKeyPairIndex, Scope::Group(group), &[])? {
+            return Ok(index);
+        }
         Ok(self
             .group_records(group)?
             .into_iter()
-            .filter(|(_, label, aux)| *label == Entity::EpochKeyPairs.label() && drop(*aux))
-            .map(|(name, _, _)| Op::Delete { name })
+            .filter(|(_, label, _)| *label == Entity::EpochKeyPairs.label())
+            .map(|(name, _, epoch)| (epoch, name))
             .collect())
+    }
+
+    /// Deletions of the group's epoch key pairs whose epoch `drop` selects,
+    /// and the index of those left, with `added` (epoch, name) among them.
+    fn epoch_key_pair_changes(
+        &self,
+        group: &[u8],
+        drop: impl Fn(u64) -> bool,
+        added: Option<(u64, Vec<u8>)>,
+    ) -> Result<Vec<Op>> {
+        let (dropped, mut kept): (Vec<_>, Vec<_>) = self
+            .epoch_key_pair_index(group)?
+            .into_iter()
+            .partition(|(epoch, _)| drop(*epoch));
+        let mut ops: Vec<Op> = dropped
+            .into_iter()
+            .map(|(_, name)| Op::Delete { name })
+            .collect();
+        if let Some(added) = added {
+            kept.retain(|(_, name)| *name != added.1);
+            kept.push(added);
+        }
+        ops.push(self.put_op(
+            Entity::EpochKeyPairIndex,
+            Scope::Group(group),
+            &[],
+            0,
+            &kept,
+        )?);
+        Ok(ops)
     }
 
     /// Deletes every record of the group and the standalone key pairs of its
@@ -391,7 +422,7 @@ impl StorageProvider<CURRENT_VERSION> for Store {
         let group = encode(group_id)?;
         let mut ops = Vec::new();
         if Self::to_value(group_state)?.as_text() == Some("Inactive") {
-            ops = self.epoch_key_pair_deletions(&group, |_| true)?;
+            ops = self.epoch_key_pair_changes(&group, |_| true, None)?;
         }
         ops.push(self.put_op(
             Entity::GroupState,
@@ -513,14 +544,16 @@ impl StorageProvider<CURRENT_VERSION> for Store {
         let group = encode(group_id)?;
         let epoch = encode(epoch)?;
         let number = epoch_number(&epoch)?;
-        let mut ops = self.epoch_key_pair_deletions(&group, |older| older < number)?;
-        ops.push(self.put_op(
+        let record = self.put_op(
             Entity::EpochKeyPairs,
             Scope::Group(&group),
             &[&epoch, &leaf_index.to_be_bytes()],
             number,
             key_pairs,
-        )?);
+        )?;
+        let added = (number, record.name().to_vec());
+        let mut ops = self.epoch_key_pair_changes(&group, |older| older < number, Some(added))?;
+        ops.push(record);
         self.apply(ops)
     }
 
@@ -961,7 +994,7 @@ impl StorageProvider<CURRENT_VERSION> for Store {
         let group = encode(group_id)?;
         let epoch = encode(epoch)?;
         let number = epoch_number(&epoch)?;
-        let mut ops = self.epoch_key_pair_deletions(&group, |older| older <= number)?;
+        let mut ops = self.epoch_key_pair_changes(&group, |older| older <= number, None)?;
         ops.push(Op::Delete {
             name: self.name(
                 Entity::EpochKeyPairs,

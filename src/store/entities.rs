@@ -42,11 +42,14 @@ pub enum Entity {
     KeyPackage = 17,
     /// A PSK bundle, by PSK id.
     Psk = 18,
+    /// The names and epochs of the group's epoch key pair records, so that
+    /// erasing older epochs reaches them without a scan.
+    EpochKeyPairIndex = 19,
 }
 
 impl Entity {
     /// Every entity.
-    pub const ALL: [Entity; 18] = [
+    pub const ALL: [Entity; 19] = [
         Entity::JoinConfig,
         Entity::OwnLeafNodes,
         Entity::ProposalRefs,
@@ -65,6 +68,7 @@ impl Entity {
         Entity::EncryptionKeyPair,
         Entity::KeyPackage,
         Entity::Psk,
+        Entity::EpochKeyPairIndex,
     ];
 
     /// The entity with this label.

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use zeroize::Zeroizing;
 
-use super::vault::{CrashPoint, Op, Records, Vault};
+use super::vault::{Counters, CrashPoint, Op, Records, Vault};
 use super::{ApplicationKey, StoreError, StoreOptions};
 
 /// A pending change in a transaction: a value (and whether it is secret),
@@ -61,11 +61,7 @@ impl Store {
     /// commit a crash interrupted. Fails with [`StoreError::UnknownFormat`]
     /// on a store of another format version.
     pub fn open_with(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store, StoreError> {
-        let vault = Vault::open(
-            dir.as_ref(),
-            options.durable,
-            options.application_key.as_ref(),
-        )?;
+        let vault = Vault::open(dir.as_ref(), &options)?;
         Ok(Store {
             vault: Arc::new(vault),
             pending: None,
@@ -77,7 +73,7 @@ impl Store {
     /// build providers with `Default`, which this backs.
     pub fn temporary() -> Result<Store, StoreError> {
         Ok(Store {
-            vault: Arc::new(Vault::temporary(true)?),
+            vault: Arc::new(Vault::temporary(&StoreOptions::default())?),
             pending: None,
         })
     }
@@ -131,6 +127,21 @@ impl Store {
             })
             .collect();
         self.vault.commit_until(ops, crash)
+    }
+
+    /// What the store has done since it was opened (syncs of each file,
+    /// prefix scans): for tests and measurements.
+    #[doc(hidden)]
+    pub fn counters(&self) -> Counters {
+        self.vault.counters()
+    }
+
+    /// How many spare keys (written ahead for coming commits, opening
+    /// nothing yet) the key-slot file holds, and how many superseded keys
+    /// an erasure window still defers: for tests.
+    #[doc(hidden)]
+    pub fn unused_keys(&self) -> (usize, usize) {
+        self.vault.unused_keys()
     }
 
     /// The directory the store lives in.

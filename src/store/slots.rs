@@ -3,11 +3,23 @@
 //!
 //! Layout: a 4096-byte header, then slots of 128 bytes. A slot holds two
 //! 64-byte halves, each `generation (u64 LE) || key (32) || check (8) ||
-//! nonce (16)`; an all-zero half is empty. A record of generation `g` is
-//! sealed under the half holding `g`. Replacing it writes generation `g + 1`
-//! into the other half first and erases the old half only after the record
-//! is replaced, so a crash at any point leaves the key of whichever record
-//! RocksDB holds; opening the store erases every half no record refers to.
+//! nonce (16)`; an all-zero half is empty. A record of generation `g` in
+//! slot `s` is sealed under the half of `s` holding `g`.
+//!
+//! Keys are written ahead: the file keeps *spare* keys (generation 1 in the
+//! first half of a free slot), synced before any record uses them. A commit
+//! seals its secret records under spares, lands them in RocksDB (one sync),
+//! then erases the slots of the records they replace and writes new spares
+//! (the second sync). A crash at any point leaves the key of whichever
+//! record RocksDB holds; opening the store erases every half no record
+//! refers to, spares included, and writes fresh ones. (Stores written by
+//! polymls 0.1.0 also hold generations above 1, in either half: they are
+//! read the same way.)
+//!
+//! A spare is a key for a record not yet written: someone who copies the
+//! key-slot file at one moment and RocksDB's files at a later one can open
+//! the records sealed under the spares of the first copy. Forward secrecy
+//! (what is superseded before a copy stays closed) does not depend on them.
 //!
 //! Two header formats:
 //! - version 1, *clear*: magic, version, then the store's naming and value
@@ -25,6 +37,7 @@
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
@@ -46,6 +59,8 @@ const HEADER_NONCE: std::ops::Range<usize> = 16..28;
 const HEADER_SEALED: std::ops::Range<usize> = 28..140;
 const HALF_LEN: usize = 64;
 const SLOT_LEN: u64 = 2 * HALF_LEN as u64;
+/// The fewest spare keys the file keeps ready.
+const MIN_SPARES: usize = 16;
 
 /// A slot number.
 pub type SlotId = u32;
@@ -257,6 +272,19 @@ pub struct SlotFile {
     /// Whether a write since the last sync still waits for one: a commit
     /// that stages and erases no key (every public write) syncs nothing.
     unsynced: bool,
+    /// Slots holding a durable spare key in generation 1 of half 0, which
+    /// no record uses yet.
+    spares: Vec<SlotId>,
+    /// Spare keys written since the last sync.
+    staged_spares: Vec<SlotId>,
+    /// The most secret records one commit has sealed.
+    largest_commit: usize,
+    /// Slots of superseded records whose erasure an erasure window defers.
+    awaiting_erasure: Vec<SlotId>,
+    /// When `awaiting_erasure` must be erased.
+    deadline: Option<Instant>,
+    /// Syncs of the file so far.
+    syncs: u64,
 }
 
 impl SlotFile {
@@ -323,6 +351,12 @@ impl SlotFile {
                 free,
                 sync,
                 unsynced: false,
+                spares: Vec::new(),
+                staged_spares: Vec::new(),
+                largest_commit: 0,
+                awaiting_erasure: Vec::new(),
+                deadline: None,
+                syncs: 0,
             },
             keys,
         ))
@@ -453,47 +487,126 @@ impl SlotFile {
             .map(|h| &h.key)
     }
 
-    /// Writes a fresh key for the generation after `current` of `slot` (or,
-    /// with `slot` `None`, generation 1 of a newly allocated slot) into a
-    /// half no record uses. Returns where it went and the key.
-    pub fn stage(
-        &mut self,
-        slot: Option<(SlotId, u64)>,
-        rand: &Rand,
-    ) -> Result<(SlotId, u64, Zeroizing<[u8; 32]>), StoreError> {
-        let (slot, generation, half) = match slot {
-            Some((slot, current)) => {
-                // The slot number comes from a stored record header.
-                let halves = self
-                    .slots
-                    .get(slot as usize)
-                    .ok_or(StoreError::Corrupted("record names a missing key slot"))?;
-                let spare = usize::from(halves[0].generation == current);
-                (slot, current + 1, spare)
-            }
+    /// Writes a fresh key into generation 1 of a free (or new) slot: a spare
+    /// key, usable once the next [`Self::sync`] has made it durable.
+    fn stage_spare(&mut self, rand: &Rand) -> Result<(), StoreError> {
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
             None => {
-                let slot = match self.free.pop() {
-                    Some(slot) => slot,
-                    None => {
-                        self.slots.push([Half::default(), Half::default()]);
-                        (self.slots.len() - 1) as SlotId
-                    }
-                };
-                (slot, 1, 0)
+                self.slots.push([Half::default(), Half::default()]);
+                (self.slots.len() - 1) as SlotId
             }
         };
-        let mut key = Zeroizing::new([0u8; 32]);
-        rand.fill(key.as_mut());
-        let new = Half {
-            generation,
-            key: *key,
+        let mut new = Half {
+            generation: 1,
+            key: [0; 32],
         };
+        rand.fill(&mut new.key);
         let encoded = new.encode(slot, self.file_key.as_deref(), rand);
         self.file
-            .write_all_at(encoded.as_ref(), Self::offset(slot, half))?;
+            .write_all_at(encoded.as_ref(), Self::offset(slot, 0))?;
         self.unsynced = true;
-        self.slots[slot as usize][half] = new;
-        Ok((slot, generation, key))
+        self.slots[slot as usize][0] = new;
+        self.staged_spares.push(slot);
+        Ok(())
+    }
+
+    /// Writes spare keys until there are `target`, durable or not.
+    fn refill(&mut self, target: usize, rand: &Rand) -> Result<(), StoreError> {
+        while self.spares.len() + self.staged_spares.len() < target {
+            self.stage_spare(rand)?;
+        }
+        Ok(())
+    }
+
+    /// How many spare keys the file keeps ready: enough for the largest
+    /// commit seen, several times over, so that a commit rarely waits for
+    /// a sync of its own (see the vault's commit).
+    fn spare_target(&self) -> usize {
+        MIN_SPARES.max(4 * self.largest_commit)
+    }
+
+    /// Makes sure `count` durable spare keys are ready for a commit. When
+    /// too few are, it first erases what waits for erasure, writes spares
+    /// up to the target and syncs: a commit larger than any before pays one
+    /// extra sync.
+    pub fn reserve(&mut self, count: usize, rand: &Rand) -> Result<(), StoreError> {
+        self.largest_commit = self.largest_commit.max(count);
+        if self.spares.len() >= count {
+            return Ok(());
+        }
+        self.erase_awaiting()?;
+        let target = self.spare_target().max(count);
+        self.refill(target, rand)?;
+        self.sync()
+    }
+
+    /// Takes a durable spare key (after [`Self::reserve`]): the slot, its
+    /// generation, and the key.
+    pub fn take_spare(&mut self) -> Result<(SlotId, u64, Zeroizing<[u8; 32]>), StoreError> {
+        let slot = self
+            .spares
+            .pop()
+            .ok_or(StoreError::Corrupted("no spare key reserved"))?;
+        let half = &self.slots[slot as usize][0];
+        Ok((slot, half.generation, Zeroizing::new(half.key)))
+    }
+
+    /// Erases every half of the `retired` slots now and writes spares for
+    /// the next commits; [`Self::sync`] makes both durable together.
+    pub fn retire(&mut self, retired: &[SlotId], rand: &Rand) -> Result<(), StoreError> {
+        for &slot in retired {
+            self.erase(slot, None)?;
+        }
+        self.refill(self.spare_target(), rand)
+    }
+
+    /// Keeps the `retired` slots until [`Self::erase_awaiting`] (at the
+    /// latest at `deadline`); returns whether this started the wait.
+    pub fn defer(&mut self, retired: &[SlotId], deadline: Instant) -> bool {
+        self.awaiting_erasure.extend_from_slice(retired);
+        let started = self.deadline.is_none() && !self.awaiting_erasure.is_empty();
+        if started {
+            self.deadline = Some(deadline);
+        }
+        started
+    }
+
+    /// Erases the slots awaiting erasure (not synced).
+    fn erase_awaiting(&mut self) -> Result<(), StoreError> {
+        // Cleared first, so that a failure is not retried in a loop; what
+        // failed stays listed for the next erasure.
+        self.deadline = None;
+        while let Some(&slot) = self.awaiting_erasure.last() {
+            self.erase(slot, None)?;
+            self.awaiting_erasure.pop();
+        }
+        Ok(())
+    }
+
+    /// Erases what awaits erasure, refills the spares and syncs, if
+    /// anything awaits erasure.
+    pub fn flush(&mut self, rand: &Rand) -> Result<(), StoreError> {
+        if self.deadline.is_none() && self.awaiting_erasure.is_empty() {
+            return Ok(());
+        }
+        self.erase_awaiting()?;
+        self.refill(self.spare_target(), rand)?;
+        self.sync()
+    }
+
+    /// When the slots awaiting erasure must be erased, if any await.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// How many spare keys the file holds, and how many superseded keys
+    /// still await erasure.
+    pub fn unused(&self) -> (usize, usize) {
+        (
+            self.spares.len() + self.staged_spares.len(),
+            self.awaiting_erasure.len(),
+        )
     }
 
     /// Overwrites, on disk and in memory, every half of `slot` except the
@@ -501,11 +614,6 @@ impl SlotFile {
     /// nothing is kept.
     pub fn erase(&mut self, slot: SlotId, keep: Option<u64>) -> Result<(), StoreError> {
         self.erase_where(slot, |generation| Some(generation) != keep)
-    }
-
-    /// Overwrites the half of `slot` holding `generation`, as [`Self::erase`].
-    pub fn discard(&mut self, slot: SlotId, generation: u64) -> Result<(), StoreError> {
-        self.erase_where(slot, |g| g == generation)
     }
 
     fn erase_where(&mut self, slot: SlotId, erase: impl Fn(u64) -> bool) -> Result<(), StoreError> {
@@ -531,9 +639,16 @@ impl SlotFile {
     pub fn sync(&mut self) -> Result<(), StoreError> {
         if self.sync && self.unsynced {
             self.file.sync_data()?;
+            self.syncs += 1;
         }
         self.unsynced = false;
+        self.spares.append(&mut self.staged_spares);
         Ok(())
+    }
+
+    /// How many times the file has been synced since it was opened.
+    pub fn syncs(&self) -> u64 {
+        self.syncs
     }
 
     /// Every slot number in use.

@@ -17,14 +17,17 @@
 //! and SSD wear-levelling keep old blocks that software cannot erase.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use rocksdb::{Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions, DB};
 use zeroize::Zeroizing;
 
 use super::record::{self, Sealing, SALT_LEN};
 use super::slots::{HeaderKeys, SlotFile, SlotId};
-use super::{ApplicationKey, StoreError};
+use super::{ApplicationKey, StoreError, StoreOptions};
 use crate::Rand;
 
 /// Records as (name, plaintext value), in name order.
@@ -49,7 +52,8 @@ pub enum Op {
 }
 
 impl Op {
-    fn name(&self) -> &[u8] {
+    /// The record the op writes or deletes.
+    pub(crate) fn name(&self) -> &[u8] {
         match self {
             Op::Put { name, .. } | Op::Delete { name } => name,
         }
@@ -70,21 +74,67 @@ pub enum CrashPoint {
 #[derive(Default)]
 struct Staged {
     batch: WriteBatch,
-    /// Halves written in step 1: (slot, generation).
-    keys: Vec<(SlotId, u64)>,
-    /// Slots to clean in step 3: (slot, the generation to keep, if any).
-    retire: Vec<(SlotId, Option<u64>)>,
+    /// The spare slots the new secret records are sealed under.
+    keys: Vec<SlotId>,
+    /// Slots of the records the commit replaces or deletes.
+    retire: Vec<SlotId>,
+}
+
+/// What a vault has done since it was opened (see [`crate::Store::counters`]).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Synced writes of RocksDB's WAL.
+    pub wal_syncs: u64,
+    /// Syncs of the key-slot file.
+    pub key_file_syncs: u64,
+    /// Prefix scans of the database.
+    pub scans: u64,
+}
+
+/// When a durable vault erases the keys a commit supersedes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Erasure {
+    /// Before the commit returns (its second sync).
+    Immediate,
+    /// Within this window after the commit, with a later commit's sync or
+    /// by the vault's eraser thread.
+    Within(Duration),
+}
+
+/// The key-slot file, shared with the eraser thread of an erasure window.
+struct Shared {
+    file: Mutex<SlotFile>,
+    /// Wakes the eraser: a deadline was set, or the vault closes.
+    wake: Condvar,
+    /// Set when the vault closes: the eraser erases what waits, and ends.
+    closing: std::sync::atomic::AtomicBool,
+    /// What a background erasure failed with, reported by the next commit.
+    failure: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, SlotFile> {
+        self.file.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// The open vault: a RocksDB database and its key-slot file.
 pub struct Vault {
     directory: std::path::PathBuf,
     db: DB,
-    slots: Mutex<SlotFile>,
+    slots: Arc<Shared>,
     value_key: Zeroizing<[u8; 32]>,
     naming_key: Zeroizing<[u8; 32]>,
     rand: Rand,
     sync: bool,
+    erasure: Erasure,
+    /// The thread that erases deferred keys when their window ends.
+    eraser: Option<JoinHandle<()>>,
+    /// Synced RocksDB writes so far.
+    wal_syncs: AtomicU64,
+    /// Prefix scans so far.
+    scans: AtomicU64,
     /// A temporary directory the vault lives in, removed on drop: last, so
     /// RocksDB is closed before.
     _temporary: Option<tempfile::TempDir>,
@@ -101,32 +151,57 @@ fn secret_location(record: &[u8]) -> Option<(SlotId, u64)> {
 impl Vault {
     /// Opens (or creates) the vault in `dir`, then erases every slot half no
     /// record refers to, which finishes or undoes a commit a crash cut short.
-    /// With `sync`, every commit is durable when it returns; without, the OS
-    /// writes it back later (see the README for what that means for
-    /// forward secrecy). The key-slot file is checked against
-    /// `application_key` before anything is written.
-    pub fn open(
-        dir: &Path,
-        sync: bool,
-        application_key: Option<&ApplicationKey>,
-    ) -> Result<Vault, StoreError> {
+    /// With `options.durable`, every commit is durable when it returns;
+    /// without, the OS writes it back later (see the README for what that
+    /// means for forward secrecy). The key-slot file is checked against the
+    /// application key before anything is written.
+    pub fn open(dir: &Path, options: &StoreOptions) -> Result<Vault, StoreError> {
         std::fs::create_dir_all(dir)?;
         let rand =
             Rand::new().map_err(|_| StoreError::Io(std::io::Error::other("OS RNG unavailable")))?;
-        let (slots, keys) = SlotFile::open(&dir.join("keys"), &rand, sync, application_key)?;
-        let mut options = Options::default();
-        options.create_if_missing(true);
-        // Recycled WAL files would keep old pages around for no benefit.
-        options.set_recycle_log_file_num(0);
-        let db = DB::open(&options, dir.join("db"))?;
+        let sync = options.durable;
+        let (slots, keys) = SlotFile::open(
+            &dir.join("keys"),
+            &rand,
+            sync,
+            options.application_key.as_ref(),
+        )?;
+        let db = DB::open(&options.profile.rocksdb_options(), dir.join("db"))?;
+        let erasure = match options.erase_within {
+            Some(window) if sync => Erasure::Within(window),
+            _ => Erasure::Immediate,
+        };
+        let slots = Arc::new(Shared {
+            file: Mutex::new(slots),
+            wake: Condvar::new(),
+            closing: false.into(),
+            failure: Mutex::new(None),
+        });
+        let eraser = match erasure {
+            Erasure::Within(_) => {
+                let shared = Arc::clone(&slots);
+                let rand = Rand::new()
+                    .map_err(|_| StoreError::Io(std::io::Error::other("OS RNG unavailable")))?;
+                Some(
+                    std::thread::Builder::new()
+                        .name("polymls-eraser".into())
+                        .spawn(move || erase_on_time(&shared, &rand))?,
+                )
+            }
+            Erasure::Immediate => None,
+        };
         let vault = Vault {
             directory: dir.to_path_buf(),
             db,
-            slots: Mutex::new(slots),
+            slots,
             value_key: keys.value,
             naming_key: keys.naming,
             rand,
             sync,
+            erasure,
+            eraser,
+            wal_syncs: AtomicU64::new(0),
+            scans: AtomicU64::new(0),
             _temporary: None,
         };
         vault.recover()?;
@@ -135,9 +210,9 @@ impl Vault {
 
     /// A vault in a fresh temporary directory, removed when the vault is
     /// dropped.
-    pub fn temporary(sync: bool) -> Result<Vault, StoreError> {
+    pub fn temporary(options: &StoreOptions) -> Result<Vault, StoreError> {
         let temporary = tempfile::Builder::new().prefix("polymls-").tempdir()?;
-        let mut vault = Vault::open(temporary.path(), sync, None)?;
+        let mut vault = Vault::open(temporary.path(), options)?;
         vault._temporary = Some(temporary);
         Ok(vault)
     }
@@ -163,7 +238,22 @@ impl Vault {
     }
 
     fn slots(&self) -> MutexGuard<'_, SlotFile> {
-        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+        self.slots.lock()
+    }
+
+    /// What the vault has done since it was opened.
+    pub fn counters(&self) -> Counters {
+        Counters {
+            wal_syncs: self.wal_syncs.load(Ordering::Relaxed),
+            key_file_syncs: self.slots().syncs(),
+            scans: self.scans.load(Ordering::Relaxed),
+        }
+    }
+
+    /// How many spare keys the key-slot file holds, and how many superseded
+    /// keys still await erasure (see [`Erasure::Within`]).
+    pub fn unused_keys(&self) -> (usize, usize) {
+        self.slots().unused()
     }
 
     fn recover(&self) -> Result<(), StoreError> {
@@ -179,6 +269,7 @@ impl Vault {
         for slot in used {
             slots.erase(slot, referenced.get(&slot).copied())?;
         }
+        slots.retire(&[], &self.rand)?;
         slots.sync()
     }
 
@@ -192,6 +283,7 @@ impl Vault {
 
     /// Every record whose name starts with `prefix`, in name order.
     pub fn scan(&self, prefix: &[u8]) -> Result<Records, StoreError> {
+        self.scans.fetch_add(1, Ordering::Relaxed);
         let mut out = Vec::new();
         for item in self
             .db
@@ -208,12 +300,16 @@ impl Vault {
     }
 
     /// Applies `ops` atomically: all land or none does, and every secret
-    /// value they replace or delete is unrecoverable when this returns.
+    /// value they replace or delete is unrecoverable when this returns (or,
+    /// with an erasure window, within the window).
     ///
-    /// Three steps, each durable before the next: new keys go into spare
-    /// slot halves; the records go into RocksDB in one batch; the halves of
-    /// the replaced records are overwritten. A crash between any two is
-    /// finished or undone by [`Vault::open`].
+    /// Two syncs: the records, sealed under spare keys that were durable
+    /// before the commit began, go into RocksDB in one synced batch; then
+    /// the slots of the records they replace are overwritten, and spares for
+    /// the next commits written, in one sync of the key-slot file. With an
+    /// erasure window the second step waits for a later commit or the
+    /// eraser thread. A crash between the two is finished by
+    /// [`Vault::open`].
     pub fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
         self.commit_until(ops, None)
     }
@@ -226,19 +322,34 @@ impl Vault {
         if ops.is_empty() {
             return Ok(());
         }
+        if let Some(failure) = self
+            .slots
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            return Err(StoreError::Io(std::io::Error::other(failure)));
+        }
         let mut slots = self.slots();
+        if slots.deadline().is_some_and(|d| d <= Instant::now()) {
+            slots.flush(&self.rand)?;
+        }
+        let secrets = ops
+            .iter()
+            .filter(|op| matches!(op, Op::Put { secret: true, .. }))
+            .count();
+        slots.reserve(secrets, &self.rand)?;
         let mut staged = Staged::default();
-        let staged_keys = self
-            .stage(&mut slots, &ops, &mut staged)
-            .and_then(|()| slots.sync());
-        if staged_keys.is_ok() && crash == Some(CrashPoint::AfterStagingKeys) {
+        let sealed = self.stage(&mut slots, &ops, &mut staged);
+        if sealed.is_ok() && crash == Some(CrashPoint::AfterStagingKeys) {
             return Ok(());
         }
-        let landed = staged_keys.and_then(|()| self.land(std::mem::take(&mut staged.batch)));
+        let landed = sealed.and_then(|()| self.land(std::mem::take(&mut staged.batch)));
         if let Err(error) = landed {
-            // The batch did not land: the staged halves belong to no record.
-            for &(slot, generation) in &staged.keys {
-                let _ = slots.discard(slot, generation);
+            // The batch did not land: its keys belong to no record.
+            for &slot in &staged.keys {
+                let _ = slots.erase(slot, None);
             }
             let _ = slots.sync();
             return Err(error);
@@ -246,11 +357,21 @@ impl Vault {
         if crash == Some(CrashPoint::AfterLandingBatch) {
             return Ok(());
         }
-        Self::retire(&mut slots, &staged.retire)
+        match self.erasure {
+            Erasure::Within(window) => {
+                if slots.defer(&staged.retire, Instant::now() + window) {
+                    self.slots.wake.notify_one();
+                }
+                Ok(())
+            }
+            Erasure::Immediate => {
+                slots.retire(&staged.retire, &self.rand)?;
+                slots.sync()
+            }
+        }
     }
 
-    /// Step 1: writes a fresh key for every secret put into a spare half and
-    /// seals the records into a batch.
+    /// Seals the records into a batch, each secret one under a spare key.
     fn stage(
         &self,
         slots: &mut SlotFile,
@@ -262,15 +383,17 @@ impl Vault {
                 .db
                 .get_pinned(op.name())?
                 .and_then(|record| secret_location(&record));
+            if let Some((slot, _)) = current {
+                staged.retire.push(slot);
+            }
             match op {
                 Op::Put {
                     name,
                     value,
                     secret: true,
                 } => {
-                    let (slot, generation, key) = slots.stage(current, &self.rand)?;
-                    staged.keys.push((slot, generation));
-                    staged.retire.push((slot, Some(generation)));
+                    let (slot, generation, key) = slots.take_spare()?;
+                    staged.keys.push(slot);
                     staged.batch.put(
                         name,
                         record::seal_secret(name, slot, generation, &key, value)?,
@@ -280,36 +403,22 @@ impl Vault {
                     name,
                     value,
                     secret: false,
-                } => {
-                    if let Some((slot, _)) = current {
-                        staged.retire.push((slot, None));
-                    }
-                    staged.batch.put(name, self.seal_public(name, value)?);
-                }
-                Op::Delete { name } => {
-                    if let Some((slot, _)) = current {
-                        staged.retire.push((slot, None));
-                    }
-                    staged.batch.delete(name);
-                }
+                } => staged.batch.put(name, self.seal_public(name, value)?),
+                Op::Delete { name } => staged.batch.delete(name),
             }
         }
         Ok(())
     }
 
-    /// Step 2: writes the batch, synced when the vault is durable.
+    /// Writes the batch, synced when the vault is durable.
     fn land(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let mut write_options = WriteOptions::default();
         write_options.set_sync(self.sync);
-        Ok(self.db.write_opt(batch, &write_options)?)
-    }
-
-    /// Step 3: overwrites the halves of replaced and deleted records.
-    fn retire(slots: &mut SlotFile, retire: &[(SlotId, Option<u64>)]) -> Result<(), StoreError> {
-        for &(slot, keep) in retire {
-            slots.erase(slot, keep)?;
+        self.db.write_opt(batch, &write_options)?;
+        if self.sync {
+            self.wal_syncs.fetch_add(1, Ordering::Relaxed);
         }
-        slots.sync()
+        Ok(())
     }
 
     fn seal_public(&self, name: &[u8], value: &[u8]) -> Result<Vec<u8>, StoreError> {
@@ -329,6 +438,55 @@ impl Vault {
                 .key(slot, generation)
                 .map(|key| Zeroizing::new(*key))
         })
+    }
+}
+
+impl Drop for Vault {
+    /// Erases what an erasure window still defers before the vault closes.
+    fn drop(&mut self) {
+        self.slots.closing.store(true, Ordering::Release);
+        self.slots.wake.notify_one();
+        if let Some(eraser) = self.eraser.take() {
+            let _ = eraser.join();
+        }
+    }
+}
+
+/// The eraser thread of an erasure window: erases the deferred keys when
+/// their deadline comes, and once more when the vault closes.
+fn erase_on_time(shared: &Shared, rand: &Rand) {
+    let mut slots = shared.lock();
+    loop {
+        let closing = shared.closing.load(Ordering::Acquire);
+        let due = slots
+            .deadline()
+            .map(|d| d.saturating_duration_since(Instant::now()));
+        if closing || due == Some(Duration::ZERO) {
+            if let Err(error) = slots.flush(rand) {
+                *shared
+                    .failure
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) =
+                    Some(format!("erasing superseded keys failed: {error}"));
+            }
+            if closing {
+                return;
+            }
+            continue;
+        }
+        slots = match due {
+            Some(due) => {
+                shared
+                    .wake
+                    .wait_timeout(slots, due)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+            }
+            None => shared
+                .wake
+                .wait(slots)
+                .unwrap_or_else(PoisonError::into_inner),
+        };
     }
 }
 
@@ -363,7 +521,7 @@ mod tests {
     #[test]
     fn replacing_a_secret_erases_its_key_from_the_key_file() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let vault = Vault::open(dir.path(), true, None).expect("open");
+        let vault = Vault::open(dir.path(), &StoreOptions::default()).expect("open");
         vault
             .commit(vec![put(b"name", b"first secret", true)])
             .expect("commit");
@@ -396,7 +554,54 @@ mod tests {
             "the deleted key is gone"
         );
         assert!(vault.get(b"name").expect("get").is_none());
-        assert_eq!(vault.slots().used().count(), 0, "the slot is free again");
+        let slots = vault.slots();
+        assert_eq!(
+            slots.used().count(),
+            slots.unused().0,
+            "only spare keys are left"
+        );
+    }
+
+    /// With an erasure window, a superseded key stays in the file for the
+    /// window (the positive control: the check sees it), is gone after it,
+    /// and one still deferred is erased when the vault closes.
+    #[test]
+    fn an_erasure_window_erases_superseded_keys_within_it() {
+        let window = Duration::from_millis(300);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let vault =
+            Vault::open(dir.path(), &StoreOptions::default().erase_within(window)).expect("open");
+        vault
+            .commit(vec![put(b"name", b"first secret", true)])
+            .expect("commit");
+        let first_key = current_key(&vault, b"name");
+        let replaced = Instant::now();
+        vault
+            .commit(vec![put(b"name", b"second secret", true)])
+            .expect("commit");
+        assert!(
+            contains(&key_file(dir.path()), &first_key),
+            "within the window the superseded key is still there"
+        );
+        assert_eq!(vault.unused_keys().1, 1, "one key awaits erasure");
+        std::thread::sleep(window + Duration::from_millis(200));
+        assert!(
+            !contains(&key_file(dir.path()), &first_key),
+            "gone {:?} after its commit",
+            replaced.elapsed()
+        );
+        assert_eq!(vault.unused_keys().1, 0);
+
+        let second_key = current_key(&vault, b"name");
+        vault
+            .commit(vec![put(b"name", b"third secret", true)])
+            .expect("commit");
+        assert!(contains(&key_file(dir.path()), &second_key));
+        drop(vault);
+        assert!(
+            !contains(&key_file(dir.path()), &second_key),
+            "closing the vault erases what the window deferred"
+        );
     }
 
     /// A fresh slot has only its first half written, so the key file ends
@@ -405,7 +610,7 @@ mod tests {
     fn a_secret_survives_reopening() {
         let dir = tempfile::tempdir().expect("tempdir");
         {
-            let vault = Vault::open(dir.path(), true, None).expect("open");
+            let vault = Vault::open(dir.path(), &StoreOptions::default()).expect("open");
             vault
                 .commit(vec![
                     put(b"one", b"first", true),
@@ -413,7 +618,7 @@ mod tests {
                 ])
                 .expect("commit");
         }
-        let vault = Vault::open(dir.path(), true, None).expect("reopen");
+        let vault = Vault::open(dir.path(), &StoreOptions::default()).expect("reopen");
         assert_eq!(
             vault.get(b"one").expect("get").expect("value").as_slice(),
             b"first"
@@ -431,20 +636,33 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let staged_key;
         {
-            let vault = Vault::open(dir.path(), true, None).expect("open");
+            let vault = Vault::open(dir.path(), &StoreOptions::default()).expect("open");
             vault
                 .commit(vec![put(b"name", b"old", true)])
                 .expect("commit");
-            let mut slots = vault.slots();
-            let mut staged = Staged::default();
             vault
-                .stage(&mut slots, &[put(b"name", b"new", true)], &mut staged)
+                .commit_until(
+                    vec![put(b"name", b"new", true)],
+                    Some(CrashPoint::AfterStagingKeys),
+                )
                 .expect("stage");
-            slots.sync().expect("sync");
-            let (slot, generation) = staged.keys[0];
-            staged_key = *slots.key(slot, generation).expect("staged key");
+            let slot = vault
+                .db
+                .get(b"name")
+                .expect("get")
+                .map(|r| secret_location(&r));
+            assert!(slot.is_some(), "the old record is still there");
+            // Every key in the file but the old record's: the spares,
+            // including the one the new record was sealed under.
+            let old = current_key(&vault, b"name");
+            let slots = vault.slots();
+            staged_key = slots
+                .used()
+                .filter_map(|slot| slots.key(slot, 1).copied())
+                .find(|key| *key != old)
+                .expect("a spare key");
         }
-        let vault = Vault::open(dir.path(), true, None).expect("reopen");
+        let vault = Vault::open(dir.path(), &StoreOptions::default()).expect("reopen");
         assert_eq!(
             vault.get(b"name").expect("get").expect("value").as_slice(),
             b"old"
@@ -459,20 +677,20 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let old_key;
         {
-            let vault = Vault::open(dir.path(), true, None).expect("open");
+            let vault = Vault::open(dir.path(), &StoreOptions::default()).expect("open");
             vault
                 .commit(vec![put(b"name", b"old", true)])
                 .expect("commit");
             old_key = current_key(&vault, b"name");
-            let mut slots = vault.slots();
-            let mut staged = Staged::default();
             vault
-                .stage(&mut slots, &[put(b"name", b"new", true)], &mut staged)
-                .expect("stage");
-            slots.sync().expect("sync");
-            vault.land(staged.batch).expect("land");
+                .commit_until(
+                    vec![put(b"name", b"new", true)],
+                    Some(CrashPoint::AfterLandingBatch),
+                )
+                .expect("land");
+            assert!(contains(&key_file(dir.path()), &old_key));
         }
-        let vault = Vault::open(dir.path(), true, None).expect("reopen");
+        let vault = Vault::open(dir.path(), &StoreOptions::default()).expect("reopen");
         assert_eq!(
             vault.get(b"name").expect("get").expect("value").as_slice(),
             b"new"
@@ -484,7 +702,7 @@ mod tests {
     fn tampered_records_and_foreign_files_are_errors() {
         let dir = tempfile::tempdir().expect("tempdir");
         {
-            let vault = Vault::open(dir.path(), true, None).expect("open");
+            let vault = Vault::open(dir.path(), &StoreOptions::default()).expect("open");
             vault
                 .commit(vec![
                     put(b"secret", b"value", true),
@@ -517,18 +735,18 @@ mod tests {
         header[8] = 99;
         std::fs::write(dir.path().join("keys"), &header).expect("write");
         assert!(matches!(
-            Vault::open(dir.path(), true, None),
+            Vault::open(dir.path(), &StoreOptions::default()),
             Err(StoreError::UnknownFormat { found: 99 })
         ));
         header[0] = b'X';
         std::fs::write(dir.path().join("keys"), &header).expect("write");
         assert!(matches!(
-            Vault::open(dir.path(), true, None),
+            Vault::open(dir.path(), &StoreOptions::default()),
             Err(StoreError::NotAStore)
         ));
         std::fs::write(dir.path().join("keys"), b"short").expect("write");
         assert!(matches!(
-            Vault::open(dir.path(), true, None),
+            Vault::open(dir.path(), &StoreOptions::default()),
             Err(StoreError::NotAStore)
         ));
     }

@@ -358,9 +358,11 @@ fn open(dir: &Path) -> Store {
 }
 
 /// Non-zero halves in the key-slot file must be exactly the live secret
-/// records: recovery erased every key a crash left behind, and no key of a
+/// records and the spare keys (and deferred erasures) the store reports:
+/// recovery erased every key a crash left behind, and no key of a
 /// superseded value is left. (This trusts the store's own classification
-/// of entities; the forward-secrecy attacker does not.)
+/// of entities and its count of spares; the forward-secrecy attacker, which
+/// tries every key of the file on every record version, does not.)
 pub fn check_key_slots(store: &Store) -> Result<(), String> {
     let live: usize = store
         .inventory()
@@ -374,11 +376,14 @@ pub fn check_key_slots(store: &Store) -> Result<(), String> {
         .chunks(64)
         .filter(|half| half.iter().any(|&b| b != 0))
         .count();
-    if halves == live {
+    // Beside the live records' keys: the spares written ahead for coming
+    // commits, and what an erasure window still defers.
+    let (spare, awaiting) = store.unused_keys();
+    if halves == live + spare + awaiting {
         Ok(())
     } else {
         Err(format!(
-            "{}: {halves} key halves for {live} live secret records",
+            "{}: {halves} key halves for {live} live secret records, {spare} spare keys and {awaiting} awaiting erasure",
             store.directory().display()
         ))
     }

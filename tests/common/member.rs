@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
-use polymls::{Provider, TransactionProvider};
+use polymls::{Provider, StoreOptions, TransactionProvider};
 
 pub struct Member {
     pub name: String,
@@ -19,6 +19,8 @@ pub struct Member {
     pub credential: CredentialWithKey,
     pub group: Option<MlsGroup>,
     pub suite: Ciphersuite,
+    /// How the store is opened, again on every reopening.
+    pub options: StoreOptions,
 }
 
 /// Serializes a message as it would cross the network.
@@ -37,8 +39,13 @@ fn parse(bytes: &[u8]) -> MlsMessageIn {
 impl Member {
     /// A member with a new store in `dir/name`.
     pub fn new(dir: &Path, name: &str, suite: Ciphersuite) -> Member {
+        Self::new_with(dir, name, suite, StoreOptions::default())
+    }
+
+    /// [`Member::new`] on a store opened with `options`.
+    pub fn new_with(dir: &Path, name: &str, suite: Ciphersuite, options: StoreOptions) -> Member {
         let dir = dir.join(name);
-        let provider = Provider::open(&dir).expect("open store");
+        let provider = Provider::open_with(&dir, options.clone()).expect("open store");
         let scheme = suite.signature_algorithm();
         let (private, public) = provider
             .crypto()
@@ -49,21 +56,32 @@ impl Member {
             .store(provider.storage())
             .expect("store signature key");
         std::fs::write(dir.join("signer.pub"), signer.public()).expect("write public key");
-        Self::with_signer(name, dir, provider, signer, suite, None)
+        Self::with_signer(name, dir, provider, signer, suite, None, options)
     }
 
     /// The member `name` whose store in `dir/name` was made by
     /// [`Member::new`], with its group `group_id` loaded from the store.
     pub fn load(dir: &Path, name: &str, suite: Ciphersuite, group_id: &[u8]) -> Member {
+        Self::load_with(dir, name, suite, group_id, StoreOptions::default())
+    }
+
+    /// [`Member::load`] on a store opened with `options`.
+    pub fn load_with(
+        dir: &Path,
+        name: &str,
+        suite: Ciphersuite,
+        group_id: &[u8],
+        options: StoreOptions,
+    ) -> Member {
         let dir = dir.join(name);
-        let provider = Provider::open(&dir).expect("open store");
+        let provider = Provider::open_with(&dir, options.clone()).expect("open store");
         let public = std::fs::read(dir.join("signer.pub")).expect("read public key");
         let signer =
             SignatureKeyPair::read(provider.storage(), &public, suite.signature_algorithm())
                 .expect("signature key stored");
         let group =
             MlsGroup::load(provider.storage(), &GroupId::from_slice(group_id)).expect("load group");
-        Self::with_signer(name, dir, provider, signer, suite, group)
+        Self::with_signer(name, dir, provider, signer, suite, group, options)
     }
 
     fn with_signer(
@@ -73,6 +91,7 @@ impl Member {
         signer: SignatureKeyPair,
         suite: Ciphersuite,
         group: Option<MlsGroup>,
+        options: StoreOptions,
     ) -> Member {
         let credential = CredentialWithKey {
             credential: BasicCredential::new(name.as_bytes().to_vec()).into(),
@@ -86,6 +105,7 @@ impl Member {
             credential,
             group,
             suite,
+            options,
         }
     }
 
@@ -103,11 +123,12 @@ impl Member {
             credential,
             group,
             suite,
+            options,
         } = self;
         let group_id = group.map(|group| group.group_id().clone());
         // The database must close before it is opened again.
         drop(provider);
-        let provider = Provider::open(&dir).expect("reopen store");
+        let provider = Provider::open_with(&dir, options.clone()).expect("reopen store");
         let group = group_id.map(|id| {
             MlsGroup::load(provider.storage(), &id)
                 .expect("load")
@@ -121,6 +142,7 @@ impl Member {
             credential,
             group,
             suite,
+            options,
         }
     }
 
