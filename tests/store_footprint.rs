@@ -1,4 +1,4 @@
-//! The store's footprint in its default (client) profile: one 10-member
+//! The store's footprint with the default options (the client profile): one 10-member
 //! group, every member on its own store in this process, 1,000 application
 //! messages (100 from each member), and a self-update commit every 100.
 //!
@@ -60,8 +60,7 @@ struct Footprint {
     resident_per_store: u64,
 }
 
-fn session(root: &Path, profile: Profile) -> Footprint {
-    let options = StoreOptions::default().with_profile(profile);
+fn session(root: &Path, options: StoreOptions) -> Footprint {
     let before = resident();
     let mut members: Vec<Member> = (0..MEMBERS)
         .map(|i| Member::new_with(root, &format!("member{i}"), SUITE, options.clone()))
@@ -112,8 +111,12 @@ fn kib(bytes: u64) -> String {
 #[test]
 fn a_client_store_stays_small() {
     let root = tempfile::tempdir().expect("tempdir");
-    let client = session(&root.path().join("client"), Profile::Client);
-    let server = session(&root.path().join("server"), Profile::Server);
+    // The default options are the client profile's.
+    let client = session(&root.path().join("client"), StoreOptions::default());
+    let server = session(
+        &root.path().join("server"),
+        StoreOptions::default().with_profile(Profile::Server),
+    );
     for (name, figures) in [("client", &client), ("server", &server)] {
         println!(
             "{name} profile, {MEMBERS} members, {MESSAGES} messages: one store's directory peaks at {} and ends at {}; {} resident per open store",
