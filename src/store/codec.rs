@@ -42,16 +42,24 @@ impl SecretBuffer {
 
     /// Appends `bytes`, moving to a larger allocation (and wiping the old
     /// one) when they do not fit.
+    // Inlined: the CBOR encoder calls this for every header and every byte
+    // of a byte sequence that serde hands over as a sequence of integers.
+    #[inline]
     pub fn extend_from_slice(&mut self, bytes: &[u8]) {
-        let needed = self.0.len() + bytes.len();
-        if needed > self.0.capacity() {
-            let capacity = needed.max(2 * self.0.capacity()).max(64);
-            let mut larger = Zeroizing::new(Vec::with_capacity(capacity));
-            larger.extend_from_slice(&self.0);
-            // The old allocation is zeroized (its whole capacity) as it drops.
-            self.0 = larger;
+        if self.0.len() + bytes.len() > self.0.capacity() {
+            self.grow(bytes.len());
         }
         self.0.extend_from_slice(bytes);
+    }
+
+    #[cold]
+    fn grow(&mut self, additional: usize) {
+        let needed = self.0.len() + additional;
+        let capacity = needed.max(2 * self.0.capacity()).max(256);
+        let mut larger = Zeroizing::new(Vec::with_capacity(capacity));
+        larger.extend_from_slice(&self.0);
+        // The old allocation is zeroized (its whole capacity) as it drops.
+        self.0 = larger;
     }
 
     /// The bytes, still zeroized on drop.
@@ -61,6 +69,7 @@ impl SecretBuffer {
 }
 
 impl std::io::Write for SecretBuffer {
+    #[inline]
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.extend_from_slice(bytes);
         Ok(bytes.len())

@@ -272,6 +272,12 @@ pub struct SlotFile {
     /// Whether a write since the last sync still waits for one: a commit
     /// that stages and erases no key (every public write) syncs nothing.
     unsynced: bool,
+    /// The file's slots as they are (or are about to be) on disk: halves
+    /// are written here and reach the file together, in one write of the
+    /// range that changed, at the next [`Self::sync`].
+    image: Zeroizing<Vec<u8>>,
+    /// The range of `image` not yet written to the file.
+    dirty: Option<std::ops::Range<usize>>,
     /// Slots holding a durable spare key in generation 1 of half 0, which
     /// no record uses yet.
     spares: Vec<SlotId>,
@@ -351,6 +357,8 @@ impl SlotFile {
                 free,
                 sync,
                 unsynced: false,
+                image: body,
+                dirty: None,
                 spares: Vec::new(),
                 staged_spares: Vec::new(),
                 largest_commit: 0,
@@ -471,6 +479,8 @@ impl SlotFile {
         self.file.sync_data()?;
         self.file = OpenOptions::new().read(true).write(true).open(&self.path)?;
         self.file_key = file_key;
+        self.image = Zeroizing::new(contents[HEADER_LEN as usize..].to_vec());
+        self.dirty = None;
         Ok(())
     }
 
@@ -503,9 +513,7 @@ impl SlotFile {
         };
         rand.fill(&mut new.key);
         let encoded = new.encode(slot, self.file_key.as_deref(), rand);
-        self.file
-            .write_all_at(encoded.as_ref(), Self::offset(slot, 0))?;
-        self.unsynced = true;
+        self.write_half(slot, 0, &encoded);
         self.slots[slot as usize][0] = new;
         self.staged_spares.push(slot);
         Ok(())
@@ -609,9 +617,9 @@ impl SlotFile {
         )
     }
 
-    /// Overwrites, on disk and in memory, every half of `slot` except the
-    /// one holding `keep` (all of them for `None`); frees the slot if
-    /// nothing is kept.
+    /// Overwrites every half of `slot` except the one holding `keep` (all
+    /// of them for `None`), in memory now and in the file at the next
+    /// [`Self::sync`]; frees the slot if nothing is kept.
     pub fn erase(&mut self, slot: SlotId, keep: Option<u64>) -> Result<(), StoreError> {
         self.erase_where(slot, |generation| Some(generation) != keep)
     }
@@ -620,23 +628,47 @@ impl SlotFile {
         let Some(halves) = self.slots.get_mut(slot as usize) else {
             return Ok(());
         };
+        let mut erased = [false; 2];
         for (index, half) in halves.iter_mut().enumerate() {
             if !half.is_empty() && erase(half.generation) {
                 half.zeroize();
-                self.file
-                    .write_all_at(&[0u8; HALF_LEN], Self::offset(slot, index))?;
-                self.unsynced = true;
+                erased[index] = true;
             }
         }
-        if halves.iter().all(Half::is_empty) && !self.free.contains(&slot) {
+        let empty = halves.iter().all(Half::is_empty);
+        for index in (0..2).filter(|&i| erased[i]) {
+            self.write_half(slot, index, &[0u8; HALF_LEN]);
+        }
+        if empty && !self.free.contains(&slot) {
             self.free.push(slot);
         }
         Ok(())
     }
 
-    /// Makes the writes so far durable (a no-op when the store was opened
-    /// without durability).
+    /// Puts `bytes` into `index` of `slot` in the image, for the next sync
+    /// to write.
+    fn write_half(&mut self, slot: SlotId, index: usize, bytes: &[u8; HALF_LEN]) {
+        let at = (Self::offset(slot, index) - HEADER_LEN) as usize;
+        if self.image.len() < at + HALF_LEN {
+            self.image.resize(at + HALF_LEN, 0);
+        }
+        self.image[at..at + HALF_LEN].copy_from_slice(bytes);
+        let range = match self.dirty.take() {
+            Some(range) => range.start.min(at)..range.end.max(at + HALF_LEN),
+            None => at..at + HALF_LEN,
+        };
+        self.dirty = Some(range);
+        self.unsynced = true;
+    }
+
+    /// Writes what changed to the file, in one write, and makes it durable
+    /// (the write only, when the store was opened without durability).
     pub fn sync(&mut self) -> Result<(), StoreError> {
+        if let Some(range) = self.dirty.clone() {
+            self.file
+                .write_all_at(&self.image[range.clone()], HEADER_LEN + range.start as u64)?;
+            self.dirty = None;
+        }
         if self.sync && self.unsynced {
             self.file.sync_data()?;
             self.syncs += 1;
