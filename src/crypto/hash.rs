@@ -2,7 +2,7 @@
 
 use sha2::Digest;
 
-/// The largest digest any [`Hash`] produces (SHA-512).
+/// The largest digest any [`Hash`](enum@Hash) produces (SHA-512).
 pub const MAX_DIGEST_LEN: usize = 64;
 
 /// A SHA-2 hash function, also the hash under HMAC and HKDF.

@@ -28,6 +28,7 @@ pub mod backend;
 #[cfg(feature = "directory")]
 mod embedded;
 #[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub mod http;
 pub mod keypackage;
 #[cfg(feature = "postgres")]
@@ -40,9 +41,11 @@ use sha2::{Digest, Sha256};
 
 pub use backend::{Backend, Claimed, Entry, LastResort, Stock, Wanted};
 #[cfg(feature = "directory")]
+#[cfg_attr(docsrs, doc(cfg(feature = "directory")))]
 pub use embedded::Embedded;
 pub use keypackage::Credential;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::{Postgres, PostgresOptions};
 pub use validate::{Policy, Rejection};
 
