@@ -35,8 +35,6 @@ pub mod keypackage;
 mod postgres;
 pub mod validate;
 
-use std::path::Path;
-
 use sha2::{Digest, Sha256};
 
 pub use backend::{Backend, Claimed, Entry, LastResort, Stock, Wanted};
@@ -245,7 +243,7 @@ impl Directory<Embedded> {
     /// The directory on an embedded RocksDB in `path`, with the default
     /// [`Policy`] and the system clock.
     pub fn open(
-        path: impl AsRef<Path>,
+        path: impl AsRef<std::path::Path>,
         identity: impl IdentityCheck + 'static,
     ) -> Result<Self, DirectoryError> {
         Ok(Directory::with_backend(Embedded::open(path)?, identity))

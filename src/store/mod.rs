@@ -27,6 +27,8 @@ pub use error::StoreError;
 pub use kv::Store;
 #[cfg(feature = "store")]
 pub use slots::{FORMAT_VERSION, SEALED_FORMAT_VERSION};
+// For the mls-rs storage on the same vault.
+#[cfg(all(feature = "store", feature = "mls-rs"))]
 pub(crate) use vault::Op;
 #[cfg(feature = "store")]
 #[doc(hidden)]
@@ -156,6 +158,8 @@ impl Profile {
 /// the key; it does nothing against someone who has the key too, and the
 /// store's forward secrecy does not depend on it.
 #[derive(Clone)]
+// Read by the store only; without the `store` feature it is only held.
+#[cfg_attr(not(feature = "store"), allow(dead_code))]
 pub struct ApplicationKey(zeroize::Zeroizing<[u8; 32]>);
 
 impl ApplicationKey {
@@ -164,6 +168,7 @@ impl ApplicationKey {
         ApplicationKey(zeroize::Zeroizing::new(bytes))
     }
 
+    #[cfg_attr(not(feature = "store"), allow(dead_code))]
     pub(crate) fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
