@@ -319,6 +319,7 @@ impl Vault {
     /// matches its files. Only for tests, which must drop the vault and
     /// open it again.
     pub fn commit_until(&self, ops: Vec<Op>, crash: Option<CrashPoint>) -> Result<(), StoreError> {
+        let ops = last_op_per_name(ops);
         if ops.is_empty() {
             return Ok(());
         }
@@ -439,6 +440,20 @@ impl Vault {
                 .map(|key| Zeroizing::new(*key))
         })
     }
+}
+
+/// The last op for each name, in their order: a batch keeps only the last
+/// write of a name, so an earlier one would seal a record under a spare key
+/// that no record then refers to.
+fn last_op_per_name(ops: Vec<Op>) -> Vec<Op> {
+    let mut seen = std::collections::HashSet::new();
+    let mut kept: Vec<Op> = ops
+        .into_iter()
+        .rev()
+        .filter(|op| seen.insert(op.name().to_vec()))
+        .collect();
+    kept.reverse();
+    kept
 }
 
 impl Drop for Vault {
@@ -602,6 +617,32 @@ mod tests {
             !contains(&key_file(dir.path()), &second_key),
             "closing the vault erases what the window deferred"
         );
+    }
+
+    /// Two writes of one name in one commit: the last one lands, and no
+    /// spare is left sealed under by the first.
+    #[test]
+    fn two_writes_of_a_name_in_one_commit_leave_one_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let vault = Vault::open(dir.path(), &StoreOptions::default()).expect("open");
+        let spares = vault.unused_keys().0;
+        vault
+            .commit(vec![
+                put(b"name", b"first", true),
+                put(b"name", b"second", true),
+            ])
+            .expect("commit");
+        assert_eq!(
+            vault.get(b"name").expect("get").expect("value").as_slice(),
+            b"second"
+        );
+        let slots = vault.slots();
+        assert_eq!(
+            slots.used().count(),
+            slots.unused().0 + 1,
+            "the record's key and the spares, nothing else"
+        );
+        assert!(slots.unused().0 >= spares);
     }
 
     /// A fresh slot has only its first half written, so the key file ends
