@@ -184,8 +184,7 @@ impl HpkeSuite {
         info: &[u8],
         psk: Psk<'_>,
     ) -> Result<(Vec<u8>, Context), Error> {
-        let seed = self.kem.random_encap_seed(rand);
-        self.setup_sender_psk_with_seed(public_key, info, psk, &seed[..self.kem.encap_seed_len()])
+        self.sender(rand, public_key, info, Some(psk))
     }
 
     /// `SetupPSKS` with a caller-chosen encapsulation seed (see
@@ -197,12 +196,7 @@ impl HpkeSuite {
         psk: Psk<'_>,
         seed: &[u8],
     ) -> Result<(Vec<u8>, Context), Error> {
-        check_psk(psk)?;
-        let (shared_secret, enc) = self.kem.encap(public_key, seed)?;
-        Ok((
-            enc,
-            self.key_schedule(shared_secret.as_ref(), info, Some(psk))?,
-        ))
+        self.sender_with_seed(public_key, info, Some(psk), seed)
     }
 
     /// `SetupPSKR`: as [`HpkeSuite::setup_receiver`], in PSK mode.
@@ -213,9 +207,7 @@ impl HpkeSuite {
         info: &[u8],
         psk: Psk<'_>,
     ) -> Result<Context, Error> {
-        check_psk(psk)?;
-        let shared_secret = self.kem.decap(enc, private_key)?;
-        self.key_schedule(shared_secret.as_ref(), info, Some(psk))
+        self.receiver(enc, private_key, info, Some(psk))
     }
 
     /// Single-shot `Seal` in PSK mode: returns `(enc, ciphertext)`.
@@ -228,8 +220,7 @@ impl HpkeSuite {
         plaintext: &[u8],
         psk: Psk<'_>,
     ) -> Result<(Vec<u8>, Vec<u8>), Error> {
-        let (enc, mut context) = self.setup_sender_psk(rand, public_key, info, psk)?;
-        Ok((enc, context.seal(aad, plaintext)?))
+        self.seal_in_mode(rand, public_key, info, aad, plaintext, Some(psk))
     }
 
     /// Single-shot `Open` in PSK mode.
@@ -242,8 +233,7 @@ impl HpkeSuite {
         ciphertext: &[u8],
         psk: Psk<'_>,
     ) -> Result<Vec<u8>, Error> {
-        self.setup_receiver_psk(enc, private_key, info, psk)?
-            .open(aad, ciphertext)
+        self.open_in_mode(enc, private_key, info, aad, ciphertext, Some(psk))
     }
 
     /// `SetupBaseS`: encapsulates to `public_key` with fresh randomness.
@@ -254,8 +244,7 @@ impl HpkeSuite {
         public_key: &[u8],
         info: &[u8],
     ) -> Result<(Vec<u8>, Context), Error> {
-        let seed = self.kem.random_encap_seed(rand);
-        self.setup_sender_with_seed(public_key, info, &seed[..self.kem.encap_seed_len()])
+        self.sender(rand, public_key, info, None)
     }
 
     /// `SetupBaseS` with a caller-chosen encapsulation seed (for DHKEM the
@@ -267,8 +256,7 @@ impl HpkeSuite {
         info: &[u8],
         seed: &[u8],
     ) -> Result<(Vec<u8>, Context), Error> {
-        let (shared_secret, enc) = self.kem.encap(public_key, seed)?;
-        Ok((enc, self.key_schedule(shared_secret.as_ref(), info, None)?))
+        self.sender_with_seed(public_key, info, None, seed)
     }
 
     /// `SetupBaseR`: decapsulates `enc` with `private_key`.
@@ -278,8 +266,7 @@ impl HpkeSuite {
         private_key: &[u8],
         info: &[u8],
     ) -> Result<Context, Error> {
-        let shared_secret = self.kem.decap(enc, private_key)?;
-        self.key_schedule(shared_secret.as_ref(), info, None)
+        self.receiver(enc, private_key, info, None)
     }
 
     /// Single-shot `Seal`: returns `(enc, ciphertext)`.
@@ -291,8 +278,7 @@ impl HpkeSuite {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<(Vec<u8>, Vec<u8>), Error> {
-        let (enc, mut context) = self.setup_sender(rand, public_key, info)?;
-        Ok((enc, context.seal(aad, plaintext)?))
+        self.seal_in_mode(rand, public_key, info, aad, plaintext, None)
     }
 
     /// Single-shot `Open`.
@@ -304,8 +290,74 @@ impl HpkeSuite {
         aad: &[u8],
         ciphertext: &[u8],
     ) -> Result<Vec<u8>, Error> {
-        self.setup_receiver(enc, private_key, info)?
+        self.open_in_mode(enc, private_key, info, aad, ciphertext, None)
+    }
+
+    /// Single-shot `Seal` in base mode (`psk` `None`) or PSK mode.
+    pub(crate) fn seal_in_mode(
+        &self,
+        rand: &Rand,
+        public_key: &[u8],
+        info: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+        psk: Option<Psk<'_>>,
+    ) -> Result<(Vec<u8>, Vec<u8>), Error> {
+        let (enc, mut context) = self.sender(rand, public_key, info, psk)?;
+        Ok((enc, context.seal(aad, plaintext)?))
+    }
+
+    /// Single-shot `Open` in base mode (`psk` `None`) or PSK mode.
+    pub(crate) fn open_in_mode(
+        &self,
+        enc: &[u8],
+        private_key: &[u8],
+        info: &[u8],
+        aad: &[u8],
+        ciphertext: &[u8],
+        psk: Option<Psk<'_>>,
+    ) -> Result<Vec<u8>, Error> {
+        self.receiver(enc, private_key, info, psk)?
             .open(aad, ciphertext)
+    }
+
+    /// The sender's setup in either mode, with fresh randomness.
+    fn sender(
+        &self,
+        rand: &Rand,
+        public_key: &[u8],
+        info: &[u8],
+        psk: Option<Psk<'_>>,
+    ) -> Result<(Vec<u8>, Context), Error> {
+        let seed = self.kem.random_encap_seed(rand);
+        self.sender_with_seed(public_key, info, psk, &seed[..self.kem.encap_seed_len()])
+    }
+
+    /// The sender's setup in either mode: a PSK is checked before anything
+    /// is computed.
+    fn sender_with_seed(
+        &self,
+        public_key: &[u8],
+        info: &[u8],
+        psk: Option<Psk<'_>>,
+        seed: &[u8],
+    ) -> Result<(Vec<u8>, Context), Error> {
+        psk.map_or(Ok(()), check_psk)?;
+        let (shared_secret, enc) = self.kem.encap(public_key, seed)?;
+        Ok((enc, self.key_schedule(shared_secret.as_ref(), info, psk)?))
+    }
+
+    /// The receiver's setup in either mode.
+    fn receiver(
+        &self,
+        enc: &[u8],
+        private_key: &[u8],
+        info: &[u8],
+        psk: Option<Psk<'_>>,
+    ) -> Result<Context, Error> {
+        psk.map_or(Ok(()), check_psk)?;
+        let shared_secret = self.kem.decap(enc, private_key)?;
+        self.key_schedule(shared_secret.as_ref(), info, psk)
     }
 
     /// Single-shot `SendExport`: returns `(enc, exported secret)`.

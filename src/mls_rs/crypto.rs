@@ -166,6 +166,51 @@ impl MlsRsSuiteProvider {
         }
     }
 
+    /// Single-shot HPKE seal, in base mode (`psk` `None`) or PSK mode.
+    fn seal(
+        &self,
+        remote_key: &HpkePublicKey,
+        info: &[u8],
+        aad: Option<&[u8]>,
+        plaintext: &[u8],
+        psk: Option<Psk<'_>>,
+    ) -> Result<HpkeCiphertext, Error> {
+        let (kem_output, ciphertext) = self.hpke().seal_in_mode(
+            &self.rand,
+            remote_key,
+            info,
+            aad.unwrap_or_default(),
+            plaintext,
+            psk,
+        )?;
+        Ok(HpkeCiphertext {
+            kem_output,
+            ciphertext,
+        })
+    }
+
+    /// Single-shot HPKE open, in base mode (`psk` `None`) or PSK mode.
+    fn open(
+        &self,
+        ciphertext: &HpkeCiphertext,
+        local_secret: &HpkeSecretKey,
+        local_public: &HpkePublicKey,
+        info: &[u8],
+        aad: Option<&[u8]>,
+        psk: Option<Psk<'_>>,
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
+        self.hpke()
+            .open_in_mode(
+                &ciphertext.kem_output,
+                &self.receiver_key(local_secret, local_public),
+                info,
+                aad.unwrap_or_default(),
+                &ciphertext.ciphertext,
+                psk,
+            )
+            .map(Zeroizing::new)
+    }
+
     /// An Ed25519 secret key as mls-rs-crypto-rustcrypto stores it (seed,
     /// then public key), or the bare seed; the seed.
     fn ed25519_seed<'k>(&self, secret_key: &'k [u8]) -> Result<&'k [u8], Error> {
@@ -265,13 +310,7 @@ impl CipherSuiteProvider for MlsRsSuiteProvider {
         aad: Option<&[u8]>,
         pt: &[u8],
     ) -> Result<HpkeCiphertext, Error> {
-        let (kem_output, ciphertext) =
-            self.hpke()
-                .seal(&self.rand, remote_key, info, aad.unwrap_or_default(), pt)?;
-        Ok(HpkeCiphertext {
-            kem_output,
-            ciphertext,
-        })
+        self.seal(remote_key, info, aad, pt, None)
     }
 
     fn hpke_seal_psk(
@@ -282,18 +321,7 @@ impl CipherSuiteProvider for MlsRsSuiteProvider {
         pt: &[u8],
         psk_input: HpkePsk<'_>,
     ) -> Result<HpkeCiphertext, Error> {
-        let (kem_output, ciphertext) = self.hpke().seal_psk(
-            &self.rand,
-            remote_key,
-            info,
-            aad.unwrap_or_default(),
-            pt,
-            psk(&psk_input),
-        )?;
-        Ok(HpkeCiphertext {
-            kem_output,
-            ciphertext,
-        })
+        self.seal(remote_key, info, aad, pt, Some(psk(&psk_input)))
     }
 
     fn hpke_open(
@@ -304,15 +332,7 @@ impl CipherSuiteProvider for MlsRsSuiteProvider {
         info: &[u8],
         aad: Option<&[u8]>,
     ) -> Result<Zeroizing<Vec<u8>>, Error> {
-        self.hpke()
-            .open(
-                &ciphertext.kem_output,
-                &self.receiver_key(local_secret, local_public),
-                info,
-                aad.unwrap_or_default(),
-                &ciphertext.ciphertext,
-            )
-            .map(Zeroizing::new)
+        self.open(ciphertext, local_secret, local_public, info, aad, None)
     }
 
     fn hpke_open_psk(
@@ -324,16 +344,8 @@ impl CipherSuiteProvider for MlsRsSuiteProvider {
         aad: Option<&[u8]>,
         psk_input: HpkePsk<'_>,
     ) -> Result<Zeroizing<Vec<u8>>, Error> {
-        self.hpke()
-            .open_psk(
-                &ciphertext.kem_output,
-                &self.receiver_key(local_secret, local_public),
-                info,
-                aad.unwrap_or_default(),
-                &ciphertext.ciphertext,
-                psk(&psk_input),
-            )
-            .map(Zeroizing::new)
+        let psk = Some(psk(&psk_input));
+        self.open(ciphertext, local_secret, local_public, info, aad, psk)
     }
 
     fn hpke_setup_s(
