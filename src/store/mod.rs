@@ -14,6 +14,9 @@ pub mod entities;
 mod error;
 #[cfg(feature = "store")]
 mod kv;
+#[cfg(feature = "sqlite-migration")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite-migration")))]
+pub mod migrate;
 pub mod record;
 #[cfg(feature = "store")]
 mod slots;
