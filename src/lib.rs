@@ -89,6 +89,9 @@
 
 pub mod crypto;
 pub mod directory;
+#[cfg(feature = "dmls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dmls")))]
+pub mod dmls;
 mod error;
 pub mod hpke;
 #[cfg(feature = "mls-rs")]

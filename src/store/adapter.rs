@@ -256,6 +256,19 @@ impl Store {
     }
 }
 
+/// Records of polymls's own protocols beside OpenMLS's (the Distributed MLS
+/// participant), in the same transactions as the OpenMLS calls.
+#[cfg(feature = "dmls")]
+impl Store {
+    pub(crate) fn write_dmls_participant<T: Serialize>(&self, value: &T) -> Result<()> {
+        self.put(Entity::DmlsParticipant, Scope::Global, &[], value)
+    }
+
+    pub(crate) fn dmls_participant<T: DeserializeOwned>(&self) -> Result<Option<T>> {
+        self.read(Entity::DmlsParticipant, Scope::Global, &[])
+    }
+}
+
 /// What the store holds of one entity, as [`Store::inventory`] reports it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {

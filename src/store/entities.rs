@@ -45,11 +45,14 @@ pub enum Entity {
     /// The names and epochs of the group's epoch key pair records, so that
     /// erasing older epochs reaches them without a scan.
     EpochKeyPairIndex = 19,
+    /// A Distributed MLS participant's own record: its send groups and what
+    /// it imported from them (`polymls::dmls`), public.
+    DmlsParticipant = 20,
 }
 
 impl Entity {
     /// Every entity.
-    pub const ALL: [Entity; 19] = [
+    pub const ALL: [Entity; 20] = [
         Entity::JoinConfig,
         Entity::OwnLeafNodes,
         Entity::ProposalRefs,
@@ -69,6 +72,7 @@ impl Entity {
         Entity::KeyPackage,
         Entity::Psk,
         Entity::EpochKeyPairIndex,
+        Entity::DmlsParticipant,
     ];
 
     /// The entity with this label.
@@ -102,7 +106,11 @@ impl Entity {
     pub const fn is_per_group(self) -> bool {
         !matches!(
             self,
-            Entity::SignatureKeyPair | Entity::EncryptionKeyPair | Entity::KeyPackage | Entity::Psk
+            Entity::SignatureKeyPair
+                | Entity::EncryptionKeyPair
+                | Entity::KeyPackage
+                | Entity::Psk
+                | Entity::DmlsParticipant
         )
     }
 }
