@@ -12,7 +12,7 @@ use openmls_basic_credential::SignatureKeyPair;
 use serde::{Deserialize, Serialize};
 
 use super::{owner_of, psk, send_group_id, DmlsError, RETAINED_EPOCHS};
-use crate::{Provider, TransactionError, TransactionProvider};
+use crate::{Provider, StoreOptions, TransactionError, TransactionProvider};
 
 type Result<T> = std::result::Result<T, DmlsError>;
 
@@ -184,13 +184,24 @@ struct Parts<'a> {
 }
 
 impl Participant {
-    /// A new participant `identity` with a new store in `dir` and its own
-    /// send group (no other member yet), on `suite`.
+    /// A new participant `identity` with a new (durable) store in `dir` and
+    /// its own send group (no other member yet), on `suite`.
     pub fn create(dir: impl AsRef<Path>, identity: &[u8], suite: Ciphersuite) -> Result<Self> {
+        Self::create_with(dir, identity, suite, StoreOptions::default())
+    }
+
+    /// [`Participant::create`] on a store opened with `options`, which
+    /// every later [`Participant::open_with`] must give too.
+    pub fn create_with(
+        dir: impl AsRef<Path>,
+        identity: &[u8],
+        suite: Ciphersuite,
+        options: StoreOptions,
+    ) -> Result<Self> {
         if identity.is_empty() {
             return Err(DmlsError::Unavailable("an empty identity"));
         }
-        let provider = Provider::open(dir)?;
+        let provider = Provider::open_with(dir, options)?;
         if provider.storage().dmls_participant::<Record>()?.is_some() {
             return Err(DmlsError::Unavailable(
                 "a new store (this one has a participant: open it)",
@@ -240,7 +251,12 @@ impl Participant {
     /// The participant whose store is in `dir`, as its last operation left
     /// it.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
-        let provider = Provider::open(dir)?;
+        Self::open_with(dir, StoreOptions::default())
+    }
+
+    /// [`Participant::open`] with the store's `options`.
+    pub fn open_with(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Self> {
+        let provider = Provider::open_with(dir, options)?;
         let record: Record = provider
             .storage()
             .dmls_participant()?
