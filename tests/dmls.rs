@@ -663,3 +663,94 @@ fn a_welcome_to_a_send_group_not_led_by_its_owner_is_refused() {
     ));
     assert_eq!(alice.other_groups().count(), 0, "nothing joined");
 }
+
+#[test]
+fn a_commit_giving_leaf_0_another_identity_is_refused() {
+    // Alice, owner of her send group, commits an update that renames her
+    // leaf: her group would no longer be led by the owner its id names.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut ps = session(dir.path(), 2);
+    let alice_group = send_group_id(&name(0));
+    let signer = ps[0].signer();
+    let renamed = CredentialWithKey {
+        credential: BasicCredential::new(b"mallory".to_vec()).into(),
+        signature_key: signer.public().into(),
+    };
+    let outcome = ps[0].provider().transaction(|p| {
+        let mut group = MlsGroup::load(p.storage(), &GroupId::from_slice(&alice_group))
+            .expect("load")
+            .expect("own group");
+        let parameters = LeafNodeParameters::builder()
+            .with_credential_with_key(renamed)
+            .build();
+        let commit = group
+            .self_update(p, signer, parameters)
+            .expect("commit")
+            .into_commit();
+        Err::<(), _>(Box::new(commit))
+    });
+    let Err(polymls::TransactionError::Aborted(commit)) = outcome else {
+        panic!("the transaction must abort");
+    };
+    let commit = openmls::prelude::tls_codec::Serialize::tls_serialize_detached(&*commit)
+        .expect("serialize");
+    let epoch = ps[1].group(&alice_group).expect("member").epoch();
+    assert!(matches!(ps[1].receive(&commit), Err(DmlsError::Refused(_))));
+    assert_eq!(ps[1].group(&alice_group).expect("member").epoch(), epoch);
+}
+
+#[test]
+fn a_participant_that_leaves_is_removed_everywhere() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut ps = session(dir.path(), 3);
+    // Carol proposes to leave Alice's and Bob's send groups.
+    for proposal in ps[2].leave().expect("leave") {
+        for owner in &mut ps[..2] {
+            assert!(matches!(
+                owner.receive(&proposal).expect("proposal"),
+                Received::Proposal { .. }
+            ));
+        }
+    }
+    // Alice's COMMIT commits it; Bob, seeing Carol removed, removes her
+    // from his own send group (whose pending proposal of hers is the same
+    // removal, committed once).
+    let commit = ps[0].commit().expect("commit").pop().expect("a commit");
+    let Received::Commit {
+        removed, outgoing, ..
+    } = ps[1].receive(&commit).expect("alice's commit")
+    else {
+        panic!("a commit");
+    };
+    assert_eq!(removed, vec![name(2)]);
+    let bobs = outgoing.into_iter().next().expect("bob's removal commit");
+    assert!(matches!(
+        ps[0].receive(&bobs).expect("bob's commit"),
+        Received::Commit { .. }
+    ));
+    for (owner, message) in [(0, &commit), (1, &bobs)] {
+        assert_eq!(
+            ps[2].receive(message).expect("carol"),
+            Received::RemovedFrom { owner: name(owner) }
+        );
+    }
+    for (i, participant) in ps[..2].iter().enumerate() {
+        let own = participant
+            .group(&send_group_id(&name(i)))
+            .expect("own group");
+        assert_eq!(own.members().count(), 2);
+        assert!(participant.group(&send_group_id(&name(2))).is_none());
+    }
+    let hello = ps[1]
+        .protect(b"just us")
+        .expect("protect")
+        .pop()
+        .expect("message");
+    assert_eq!(
+        ps[0].receive(&hello).expect("read"),
+        Received::Message {
+            owner: name(1),
+            plaintext: b"just us".to_vec()
+        }
+    );
+}

@@ -59,7 +59,7 @@ fn aead(aead_type: AeadType) -> Aead {
     }
 }
 
-fn signature(scheme: SignatureScheme) -> Result<SignatureAlgorithm, CryptoError> {
+pub(crate) fn signature(scheme: SignatureScheme) -> Result<SignatureAlgorithm, CryptoError> {
     match scheme {
         SignatureScheme::ED25519 => Ok(SignatureAlgorithm::Ed25519),
         SignatureScheme::ECDSA_SECP256R1_SHA256 => Ok(SignatureAlgorithm::EcdsaP256Sha256),

@@ -55,9 +55,11 @@
 
 mod participant;
 mod psk;
+mod signer;
 
 pub use participant::{Participant, Received};
 pub use psk::{psk_id, RETAINED_EPOCHS};
+pub use signer::SigningKey;
 
 use crate::StoreError;
 

@@ -8,9 +8,10 @@ use openmls::framing::errors::{MessageDecryptionError, SecretTreeError};
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::*;
 use openmls::schedule::errors::PskError;
-use openmls_basic_credential::SignatureKeyPair;
+use openmls_traits::signatures::Signer as _;
 use serde::{Deserialize, Serialize};
 
+use super::signer::SigningKey;
 use super::{owner_of, psk, send_group_id, DmlsError, RETAINED_EPOCHS};
 use crate::{Provider, StoreOptions, TransactionError, TransactionProvider};
 
@@ -84,7 +85,7 @@ pub enum Received {
 /// over its own store. See the [module docs](super).
 pub struct Participant {
     provider: Provider,
-    signer: SignatureKeyPair,
+    signer: SigningKey,
     record: Record,
     own: MlsGroup,
     others: BTreeMap<Vec<u8>, MlsGroup>,
@@ -175,9 +176,21 @@ fn leaf_of(group: &MlsGroup, identity: &[u8]) -> Option<LeafNodeIndex> {
         .map(|member| member.index)
 }
 
+/// Whether the owner commits this proposal of a member: an Update of the
+/// member's own leaf, or a Remove of the member itself (leaving the send
+/// group; the others then remove it from theirs). Adds, removals of others
+/// and the rest are the owner's to decide, and are dropped.
+fn committable(queued: &QueuedProposal) -> bool {
+    match (queued.proposal(), queued.sender()) {
+        (Proposal::Update(_), Sender::Member(_)) => true,
+        (Proposal::Remove(remove), Sender::Member(sender)) => remove.removed() == *sender,
+        _ => false,
+    }
+}
+
 /// The parts of a participant an operation changes, lent to its transaction.
 struct Parts<'a> {
-    signer: &'a SignatureKeyPair,
+    signer: &'a SigningKey,
     record: &'a mut Record,
     own: &'a mut MlsGroup,
     others: &'a mut BTreeMap<Vec<u8>, MlsGroup>,
@@ -207,7 +220,8 @@ impl Participant {
                 "a new store (this one has a participant: open it)",
             ));
         }
-        let signer = SignatureKeyPair::new(suite.signature_algorithm()).map_err(openmls)?;
+        let signer = SigningKey::generate(suite.signature_algorithm())
+            .map_err(|e| DmlsError::OpenMls(format!("{e:?}")))?;
         let mut record = Record {
             identity: identity.to_vec(),
             suite: suite.into(),
@@ -219,7 +233,7 @@ impl Participant {
         let credential = Self::credential_with_key(&record, &signer);
         let own = provider
             .transaction(|p| {
-                signer.store(p.storage()).map_err(openmls)?;
+                signer.store(p.storage())?;
                 let group = MlsGroup::new_with_group_id(
                     p,
                     &signer,
@@ -263,12 +277,9 @@ impl Participant {
             .ok_or(DmlsError::Unavailable("a participant in this store"))?;
         let suite = Ciphersuite::try_from(record.suite)
             .map_err(|_| DmlsError::Invalid("the stored suite is unknown".into()))?;
-        let signer = SignatureKeyPair::read(
-            provider.storage(),
-            &record.signature_key,
-            suite.signature_algorithm(),
-        )
-        .ok_or(DmlsError::Unavailable("the stored signature key"))?;
+        let signer = SigningKey::load(provider.storage(), &record.signature_key)?
+            .filter(|key| key.signature_scheme() == suite.signature_algorithm())
+            .ok_or(DmlsError::Unavailable("the stored signature key"))?;
         let load = |group_id: &[u8]| -> Result<MlsGroup> {
             MlsGroup::load(provider.storage(), &GroupId::from_slice(group_id))
                 .map_err(DmlsError::Store)?
@@ -322,7 +333,7 @@ impl Participant {
 
     /// The signer, for tests that craft messages the rules forbid.
     #[doc(hidden)]
-    pub fn signer(&self) -> &SignatureKeyPair {
+    pub fn signer(&self) -> &SigningKey {
         &self.signer
     }
 
@@ -386,6 +397,22 @@ impl Participant {
         })
     }
 
+    /// Leaves the session: a proposal to remove the own leaf in every other
+    /// send group (each owner commits it, and the other members then
+    /// remove this participant from their own send groups). Returns the
+    /// proposals to send. The participant keeps its groups until the
+    /// owners' commits arrive.
+    pub fn leave(&mut self) -> Result<Vec<Vec<u8>>> {
+        self.atomically(|p, parts| {
+            let mut outgoing = Vec::with_capacity(parts.others.len());
+            for group in parts.others.values_mut() {
+                let proposal = group.leave_group(p, parts.signer).map_err(openmls)?;
+                outgoing.push(wire(&proposal)?);
+            }
+            Ok(outgoing)
+        })
+    }
+
     /// UPDATE: a commit updating the own leaf in the own send group, and an
     /// Update proposal of the own leaf in every other send group (which its
     /// owner commits: see the [module docs](super) on leaf replacement).
@@ -414,8 +441,8 @@ impl Participant {
 
     /// COMMIT: a commit in the own send group that imports the PSK of every
     /// other send group at the newest epoch seen and not imported yet, and
-    /// commits the members' Update proposals (other proposals of members
-    /// are dropped). Returns the commit to send, or nothing when there is
+    /// commits the members' Update proposals and their proposals to leave
+    /// (their other proposals are dropped). Returns the commit to send, or nothing when there is
     /// nothing to import or commit.
     pub fn commit(&mut self) -> Result<Vec<Vec<u8>>> {
         self.atomically(|p, parts| Ok(Self::commit_in(p, parts)?.into_iter().collect()))
@@ -441,12 +468,12 @@ impl Participant {
                 ))));
             }
         }
-        let updates = parts
+        let members_proposals = parts
             .own
             .pending_proposals()
-            .filter(|q| matches!(q.proposal(), Proposal::Update(_)))
+            .filter(|q| committable(q))
             .count();
-        if imports.is_empty() && updates == 0 {
+        if imports.is_empty() && members_proposals == 0 {
             return Ok(None);
         }
         let bundle = parts
@@ -460,11 +487,8 @@ impl Participant {
             // schedule but not in the commit.
             .build(p.rand(), p.crypto(), parts.signer, |queued| {
                 let own = *queued.sender() == Sender::Member(LeafNodeIndex::new(0));
-                match queued.proposal() {
-                    Proposal::Update(_) => true,
-                    Proposal::PreSharedKey(_) => own,
-                    _ => false,
-                }
+                committable(queued)
+                    || (own && matches!(queued.proposal(), Proposal::PreSharedKey(_)))
             })
             .map_err(openmls)?
             .stage_commit(p)
@@ -487,7 +511,7 @@ impl Participant {
             if parts.own.pending_proposals().next().is_some() {
                 outgoing.extend(Self::commit_in(p, parts)?);
             }
-            // Proposals the commit left out (not Updates) are dropped.
+            // Proposals the commit left out (see `committable`) are dropped.
             parts
                 .own
                 .clear_pending_proposals(p.storage())
@@ -637,8 +661,20 @@ impl Participant {
                         .collect();
                     let self_removed = staged.self_removed();
                     group.merge_staged_commit(p, *staged).map_err(openmls)?;
+                    if !self_removed
+                        && group
+                            .member(LeafNodeIndex::new(0))
+                            .map(identity_of)
+                            .as_deref()
+                            != Some(owner.as_slice())
+                    {
+                        // Aborts the transaction: the merge is not kept.
+                        return Err(DmlsError::Refused(
+                            "a commit that gives leaf 0 another identity",
+                        ));
+                    }
                     if self_removed {
-                        Self::leave(p, parts, &group_id)?;
+                        Self::forget_group(p, parts, &group_id)?;
                         return Ok(Received::RemovedFrom { owner });
                     }
                     let epoch = psk::export(p, group)?;
@@ -727,23 +763,36 @@ impl Participant {
         identity: &[u8],
     ) -> Result<Option<Vec<u8>>> {
         let their_group = send_group_id(identity);
-        let left = parts.others.contains_key(&their_group);
-        if left {
-            Self::leave(p, parts, &their_group)?;
+        if parts.others.contains_key(&their_group) {
+            Self::forget_group(p, parts, &their_group)?;
         }
         let Some(leaf) = leaf_of(parts.own, identity) else {
             return Ok(None);
         };
-        let (commit, _, _) = parts
+        // The members' waiting proposals go in too (OpenMLS commits a
+        // member's own proposal to leave and this Remove as one).
+        let bundle = parts
             .own
-            .remove_members(p, parts.signer, &[leaf])
+            .commit_builder()
+            .propose_removals([leaf])
+            .load_psks(p.storage())
+            .map_err(openmls)?
+            .build(p.rand(), p.crypto(), parts.signer, |queued| {
+                *queued.sender() == Sender::Member(LeafNodeIndex::new(0)) || committable(queued)
+            })
+            .map_err(openmls)?
+            .stage_commit(p)
             .map_err(openmls)?;
         Self::merge_own(p, parts)?;
-        Ok(Some(wire(&commit)?))
+        Ok(Some(wire(bundle.commit())?))
     }
 
     /// Deletes another's send group here, with its PSKs.
-    fn leave(p: &TransactionProvider<'_>, parts: &mut Parts<'_>, group_id: &[u8]) -> Result<()> {
+    fn forget_group(
+        p: &TransactionProvider<'_>,
+        parts: &mut Parts<'_>,
+        group_id: &[u8],
+    ) -> Result<()> {
         if let Some(mut group) = parts.others.remove(group_id) {
             group.delete(p.storage()).map_err(DmlsError::Store)?;
         }
@@ -818,7 +867,7 @@ impl Participant {
         }
     }
 
-    fn credential_with_key(record: &Record, signer: &SignatureKeyPair) -> CredentialWithKey {
+    fn credential_with_key(record: &Record, signer: &SigningKey) -> CredentialWithKey {
         CredentialWithKey {
             credential: BasicCredential::new(record.identity.clone()).into(),
             signature_key: signer.public().into(),
