@@ -271,26 +271,12 @@ impl Participant {
     /// [`Participant::open`] with the store's `options`.
     pub fn open_with(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Self> {
         let provider = Provider::open_with(dir, options)?;
-        let record: Record = provider
-            .storage()
-            .dmls_participant()?
-            .ok_or(DmlsError::Unavailable("a participant in this store"))?;
+        let (record, own, others) = Self::load(provider.storage())?;
         let suite = Ciphersuite::try_from(record.suite)
             .map_err(|_| DmlsError::Invalid("the stored suite is unknown".into()))?;
         let signer = SigningKey::load(provider.storage(), &record.signature_key)?
             .filter(|key| key.signature_scheme() == suite.signature_algorithm())
             .ok_or(DmlsError::Unavailable("the stored signature key"))?;
-        let load = |group_id: &[u8]| -> Result<MlsGroup> {
-            MlsGroup::load(provider.storage(), &GroupId::from_slice(group_id))
-                .map_err(DmlsError::Store)?
-                .ok_or(DmlsError::Unavailable("a stored send group"))
-        };
-        let own = load(&send_group_id(&record.identity))?;
-        let others = record
-            .others
-            .iter()
-            .map(|id| Ok((id.clone(), load(id)?)))
-            .collect::<Result<_>>()?;
         Ok(Participant {
             provider,
             signer,
@@ -841,23 +827,27 @@ impl Participant {
 
     /// Back to what the store holds.
     fn reload(&mut self) -> Result<()> {
-        let store = self.provider.storage();
-        self.record = store
+        (self.record, self.own, self.others) = Self::load(self.provider.storage())?;
+        Ok(())
+    }
+
+    /// The participant's record and send groups, from the store.
+    fn load(store: &crate::Store) -> Result<(Record, MlsGroup, BTreeMap<Vec<u8>, MlsGroup>)> {
+        let record: Record = store
             .dmls_participant()?
             .ok_or(DmlsError::Unavailable("a participant in this store"))?;
-        let load = |group_id: &[u8]| -> Result<MlsGroup> {
+        let group = |group_id: &[u8]| -> Result<MlsGroup> {
             MlsGroup::load(store, &GroupId::from_slice(group_id))
                 .map_err(DmlsError::Store)?
                 .ok_or(DmlsError::Unavailable("a stored send group"))
         };
-        self.own = load(&send_group_id(&self.record.identity))?;
-        self.others = self
-            .record
+        let own = group(&send_group_id(&record.identity))?;
+        let others = record
             .others
             .iter()
-            .map(|id| Ok((id.clone(), load(id)?)))
+            .map(|id| Ok((id.clone(), group(id)?)))
             .collect::<Result<_>>()?;
-        Ok(())
+        Ok((record, own, others))
     }
 
     fn flatten(error: TransactionError<DmlsError>) -> DmlsError {
