@@ -15,6 +15,10 @@
 //! - [`Provider`] bundles the three for OpenMLS, with transactions.
 //! - [`directory`] is the KeyPackage directory (its embedded backend with
 //!   feature `directory`, PostgreSQL with `postgres`, HTTP with `server`).
+//! - `dmls` (feature `dmls`) runs Distributed MLS send groups on OpenMLS
+//!   and the store, for peers without a central Delivery Service.
+//! - `store::migrate` (feature `sqlite-migration`) moves an application's
+//!   groups from `openmls_sqlite_storage` into a [`Store`].
 //!
 //! Secrets held in polymls's own types are zeroized on drop and never shown
 //! by `Debug`. Bad input (wrong lengths, invalid points, tampered
