@@ -754,3 +754,48 @@ fn a_participant_that_leaves_is_removed_everywhere() {
         }
     );
 }
+
+#[test]
+fn damaged_messages_are_errors_and_change_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut ps = session(dir.path(), 2);
+    let message = ps[0]
+        .protect(b"intact")
+        .expect("protect")
+        .pop()
+        .expect("message");
+    let commit = ps[0].update().expect("update").swap_remove(0);
+    let mut rejected = 0;
+    for original in [&message, &commit] {
+        for cut in (0..original.len()).step_by(7) {
+            assert!(
+                ps[1].receive(&original[..cut]).is_err(),
+                "a truncated message"
+            );
+            rejected += 1;
+        }
+        for position in (0..original.len()).step_by(11) {
+            let mut damaged = original.clone();
+            damaged[position] ^= 0x20;
+            // Damage past the header breaks decryption or parsing; nothing
+            // damaged reads as the original.
+            match ps[1].receive(&damaged) {
+                Err(_) => rejected += 1,
+                Ok(Received::Message { plaintext, .. }) => panic!("read {plaintext:?}"),
+                Ok(other) => panic!("accepted a damaged message: {other:?}"),
+            }
+        }
+    }
+    println!("{rejected} damaged messages rejected");
+    assert_eq!(
+        ps[1].receive(&message).expect("the intact message"),
+        Received::Message {
+            owner: name(0),
+            plaintext: b"intact".to_vec()
+        }
+    );
+    assert!(matches!(
+        ps[1].receive(&commit).expect("the intact commit"),
+        Received::Commit { .. }
+    ));
+}
