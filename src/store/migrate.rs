@@ -296,8 +296,10 @@ const TABLES: [&str; 8] = [
 ];
 
 /// A value of unknown OpenMLS type: decoded from the source codec, written
-/// in the store's CBOR as the typed value would have been.
-#[derive(Clone, Debug)]
+/// in the store's CBOR as the typed value would have been. It may hold
+/// private keys, so it has no `Debug`. The decoded tree is not wiped when
+/// dropped (ciborium's values have no zeroizing support); the source bytes
+/// are read in place from SQLite and the store's encoding is zeroized.
 struct Transcoded(Value);
 
 impl Serialize for Transcoded {
@@ -402,55 +404,42 @@ struct Source<'a> {
     codec: SqliteCodec,
 }
 
-/// The columns of one row: blobs (keys and values) and integers.
-struct Row {
-    blobs: Vec<Vec<u8>>,
-    integers: Vec<i64>,
-    text: Option<String>,
-}
-
 impl Source<'_> {
-    /// The rows of `sql` (from `table`), each as `blobs` blob columns
-    /// followed by `integers` integer columns and an optional text column.
-    fn rows(&self, sql: &str, blobs: usize, integers: usize, text: bool) -> Result<Vec<Row>> {
+    /// Calls `visit` with every row of `sql`; returns how many there were.
+    /// Blobs are read in place (SQLite's page cache), not copied.
+    fn each_row(
+        &self,
+        sql: &str,
+        mut visit: impl FnMut(&rusqlite::Row<'_>) -> Result<()>,
+    ) -> Result<usize> {
         let mut statement = self.connection.prepare(sql)?;
-        let rows = statement.query_map([], |row| {
-            Ok(Row {
-                blobs: (0..blobs)
-                    .map(|column| row.get(column))
-                    .collect::<rusqlite::Result<_>>()?,
-                integers: (blobs..blobs + integers)
-                    .map(|column| row.get(column))
-                    .collect::<rusqlite::Result<_>>()?,
-                text: if text {
-                    Some(row.get(blobs + integers)?)
-                } else {
-                    None
-                },
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut rows = statement.query([])?;
+        let mut count = 0;
+        while let Some(row) = rows.next()? {
+            visit(row)?;
+            count += 1;
+        }
+        Ok(count)
     }
 
-    fn decode(&self, table: &'static str, bytes: &[u8]) -> Result<Transcoded> {
+    /// Column `column` of a row of `table`: a key or value in the codec.
+    fn value(
+        &self,
+        table: &'static str,
+        row: &rusqlite::Row<'_>,
+        column: usize,
+    ) -> Result<Transcoded> {
+        let bytes = row
+            .get_ref(column)?
+            .as_blob()
+            .map_err(|_| MigrationError::Undecodable { table })?;
         self.codec
             .transcode(bytes)
             .ok_or(MigrationError::Undecodable { table })
     }
 
-    /// The elements of a list value (own leaf nodes, epoch key pairs).
-    fn decode_list(&self, table: &'static str, bytes: &[u8]) -> Result<Vec<Transcoded>> {
-        match self.decode(table, bytes)?.0 {
-            Value::Array(elements) => Ok(elements.into_iter().map(Transcoded).collect()),
-            _ => Err(MigrationError::Undecodable { table }),
-        }
-    }
-
     fn copy_into(&self, store: &Store) -> Result<MigrationReport> {
         let mut report = MigrationReport::default();
-        let mut count = |table: &'static str, rows: usize| {
-            report.rows.insert(table, rows);
-        };
 
         // Keys by public key or reference: `key || value`.
         let keyed: [(&'static str, &str, KeyedWrite); 4] = [
@@ -466,93 +455,75 @@ impl Source<'_> {
             (PSKS, "psk_id, psk_bundle", |s, k, v| s.write_psk(k, v)),
         ];
         for (table, columns, write) in keyed {
-            let rows = self.rows(&format!("SELECT {columns} FROM {table}"), 2, 0, false)?;
-            for row in &rows {
-                let key = self.decode(table, &row.blobs[0])?;
-                let value = self.decode(table, &row.blobs[1])?;
-                write(store, &key, &value)?;
-            }
-            count(table, rows.len());
+            let rows = self.each_row(&format!("SELECT {columns} FROM {table}"), |row| {
+                let (key, value) = (self.value(table, row, 0)?, self.value(table, row, 1)?);
+                Ok(write(store, &key, &value)?)
+            })?;
+            report.rows.insert(table, rows);
         }
 
-        let rows = self.rows(
-            &format!("SELECT group_id, group_data, data_type FROM {GROUP_DATA}"),
-            2,
-            0,
-            true,
-        )?;
         let mut groups = std::collections::BTreeSet::new();
-        for row in &rows {
-            let group = self.decode(GROUP_DATA, &row.blobs[0])?;
-            let value = self.decode(GROUP_DATA, &row.blobs[1])?;
-            let data_type = row.text.as_deref().unwrap_or_default();
-            write_group_data(store, data_type, &group, &value)?;
-            groups.insert(row.blobs[0].clone());
-        }
-        count(GROUP_DATA, rows.len());
+        let sql = format!("SELECT group_id, group_data, data_type FROM {GROUP_DATA}");
+        let rows = self.each_row(&sql, |row| {
+            let group = self.value(GROUP_DATA, row, 0)?;
+            let value = self.value(GROUP_DATA, row, 1)?;
+            let data_type: String = row.get(2)?;
+            write_group_data(store, &data_type, &group, &value)?;
+            groups.insert(row.get::<_, Vec<u8>>(0)?);
+            Ok(())
+        })?;
+        report.rows.insert(GROUP_DATA, rows);
+        report.groups = groups.len();
 
         // In the order they were appended.
-        let rows = self.rows(
-            &format!("SELECT group_id, leaf_node FROM {OWN_LEAF_NODES} ORDER BY id"),
-            2,
-            0,
-            false,
-        )?;
-        for row in &rows {
-            let group = self.decode(OWN_LEAF_NODES, &row.blobs[0])?;
-            let leaf_node = self.decode(OWN_LEAF_NODES, &row.blobs[1])?;
-            store.append_own_leaf_node(&group, &leaf_node)?;
-        }
-        count(OWN_LEAF_NODES, rows.len());
+        let sql = format!("SELECT group_id, leaf_node FROM {OWN_LEAF_NODES} ORDER BY id");
+        let rows = self.each_row(&sql, |row| {
+            let group = self.value(OWN_LEAF_NODES, row, 0)?;
+            let leaf_node = self.value(OWN_LEAF_NODES, row, 1)?;
+            Ok(store.append_own_leaf_node(&group, &leaf_node)?)
+        })?;
+        report.rows.insert(OWN_LEAF_NODES, rows);
 
         // In the order they were queued.
-        let rows = self.rows(
-            &format!("SELECT group_id, proposal_ref, proposal FROM {PROPOSALS} ORDER BY rowid"),
-            3,
-            0,
-            false,
-        )?;
-        for row in &rows {
-            let group = self.decode(PROPOSALS, &row.blobs[0])?;
-            let reference = self.decode(PROPOSALS, &row.blobs[1])?;
-            let proposal = self.decode(PROPOSALS, &row.blobs[2])?;
-            store.queue_proposal(&group, &reference, &proposal)?;
-        }
-        count(PROPOSALS, rows.len());
+        let sql =
+            format!("SELECT group_id, proposal_ref, proposal FROM {PROPOSALS} ORDER BY rowid");
+        let rows = self.each_row(&sql, |row| {
+            let group = self.value(PROPOSALS, row, 0)?;
+            let reference = self.value(PROPOSALS, row, 1)?;
+            let proposal = self.value(PROPOSALS, row, 2)?;
+            Ok(store.queue_proposal(&group, &reference, &proposal)?)
+        })?;
+        report.rows.insert(PROPOSALS, rows);
 
         // Oldest epoch first: the store erases a group's older epoch key
         // pairs when it writes newer ones, as it would have in the session.
-        let rows = self.rows(
-            &format!("SELECT group_id, epoch_id, key_pairs, leaf_index FROM {EPOCH_KEY_PAIRS}"),
-            3,
-            1,
-            false,
-        )?;
-        let mut epoch_key_pairs = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let epoch = self.decode(EPOCH_KEY_PAIRS, &row.blobs[1])?;
-            let number = epoch
-                .0
-                .as_integer()
-                .and_then(|n| u64::try_from(n).ok())
-                .ok_or(MigrationError::Undecodable {
+        let mut epoch_key_pairs = Vec::new();
+        let sql =
+            format!("SELECT group_id, epoch_id, key_pairs, leaf_index FROM {EPOCH_KEY_PAIRS}");
+        let rows = self.each_row(&sql, |row| {
+            let group = self.value(EPOCH_KEY_PAIRS, row, 0)?;
+            let epoch = self.value(EPOCH_KEY_PAIRS, row, 1)?;
+            let number = epoch.0.as_integer().and_then(|n| u64::try_from(n).ok());
+            let Value::Array(key_pairs) = self.value(EPOCH_KEY_PAIRS, row, 2)?.0 else {
+                return Err(MigrationError::Undecodable {
                     table: EPOCH_KEY_PAIRS,
-                })?;
-            let leaf_index =
-                u32::try_from(row.integers[0]).map_err(|_| MigrationError::Undecodable {
+                });
+            };
+            let leaf_index = u32::try_from(row.get::<_, i64>(3)?).ok();
+            let (Some(number), Some(leaf_index)) = (number, leaf_index) else {
+                return Err(MigrationError::Undecodable {
                     table: EPOCH_KEY_PAIRS,
-                })?;
-            epoch_key_pairs.push((number, row, epoch, leaf_index));
-        }
+                });
+            };
+            let key_pairs: Vec<Transcoded> = key_pairs.into_iter().map(Transcoded).collect();
+            epoch_key_pairs.push((number, group, epoch, leaf_index, key_pairs));
+            Ok(())
+        })?;
         epoch_key_pairs.sort_by_key(|(number, ..)| *number);
-        for (_, row, epoch, leaf_index) in epoch_key_pairs {
-            let group = self.decode(EPOCH_KEY_PAIRS, &row.blobs[0])?;
-            let key_pairs = self.decode_list(EPOCH_KEY_PAIRS, &row.blobs[2])?;
+        for (_, group, epoch, leaf_index, key_pairs) in epoch_key_pairs {
             store.write_encryption_epoch_key_pairs(&group, &epoch, leaf_index, &key_pairs)?;
         }
-        count(EPOCH_KEY_PAIRS, rows.len());
-
-        report.groups = groups.len();
+        report.rows.insert(EPOCH_KEY_PAIRS, rows);
         Ok(report)
     }
 }
