@@ -799,3 +799,24 @@ fn damaged_messages_are_errors_and_change_nothing() {
         Received::Commit { .. }
     ));
 }
+
+#[test]
+fn psks_of_old_epochs_are_erased() {
+    // Bob updates 40 times; Alice keeps the PSKs of his last
+    // RETAINED_EPOCHS epochs only (and her own group's two).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut ps = session(dir.path(), 2);
+    for _ in 0..40 {
+        let commit = ps[1].update().expect("update").swap_remove(0);
+        ps[0].receive(&commit).expect("commit");
+    }
+    let stored = ps[0]
+        .provider()
+        .storage()
+        .inventory()
+        .expect("inventory")
+        .get(&polymls::store::entities::Entity::Psk)
+        .map_or(0, |usage| usage.records);
+    println!("PSK records after 40 epochs: {stored}");
+    assert_eq!(stored, 2 + polymls::dmls::RETAINED_EPOCHS as usize);
+}

@@ -21,8 +21,6 @@ type Result<T> = std::result::Result<T, DmlsError>;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Record {
     identity: Vec<u8>,
-    suite: u16,
-    signature_key: Vec<u8>,
     /// The others' send groups this participant is a member of.
     others: BTreeSet<Vec<u8>>,
     /// Per other send group: its epoch last imported into the own group.
@@ -192,8 +190,18 @@ fn committable(queued: &QueuedProposal) -> bool {
 struct Parts<'a> {
     signer: &'a SigningKey,
     record: &'a mut Record,
+    /// Whether the record changed, so that it is written only then (not
+    /// with every application message).
+    record_changed: bool,
     own: &'a mut MlsGroup,
     others: &'a mut BTreeMap<Vec<u8>, MlsGroup>,
+}
+
+impl Parts<'_> {
+    fn record_mut(&mut self) -> &mut Record {
+        self.record_changed = true;
+        self.record
+    }
 }
 
 impl Participant {
@@ -224,8 +232,6 @@ impl Participant {
             .map_err(|e| DmlsError::OpenMls(format!("{e:?}")))?;
         let mut record = Record {
             identity: identity.to_vec(),
-            suite: suite.into(),
-            signature_key: signer.public().to_vec(),
             others: BTreeSet::new(),
             imported: BTreeMap::new(),
             psks: BTreeMap::new(),
@@ -272,10 +278,13 @@ impl Participant {
     pub fn open_with(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Self> {
         let provider = Provider::open_with(dir, options)?;
         let (record, own, others) = Self::load(provider.storage())?;
-        let suite = Ciphersuite::try_from(record.suite)
-            .map_err(|_| DmlsError::Invalid("the stored suite is unknown".into()))?;
-        let signer = SigningKey::load(provider.storage(), &record.signature_key)?
-            .filter(|key| key.signature_scheme() == suite.signature_algorithm())
+        // The own leaf names the signature key and the group the suite.
+        let public = own
+            .own_leaf_node()
+            .map(|leaf| leaf.signature_key().as_slice().to_vec())
+            .ok_or(DmlsError::Unavailable("the own leaf"))?;
+        let signer = SigningKey::load(provider.storage(), &public)?
+            .filter(|key| key.signature_scheme() == own.ciphersuite().signature_algorithm())
             .ok_or(DmlsError::Unavailable("the stored signature key"))?;
         Ok(Participant {
             provider,
@@ -481,7 +490,7 @@ impl Participant {
             .map_err(openmls)?;
         Self::merge_own(p, parts)?;
         for (group_id, epoch) in imports {
-            parts.record.imported.insert(group_id, epoch);
+            parts.record_mut().imported.insert(group_id, epoch);
         }
         Ok(Some(wire(bundle.commit())?))
     }
@@ -498,10 +507,12 @@ impl Participant {
                 outgoing.extend(Self::commit_in(p, parts)?);
             }
             // Proposals the commit left out (see `committable`) are dropped.
-            parts
-                .own
-                .clear_pending_proposals(p.storage())
-                .map_err(DmlsError::Store)?;
+            if parts.own.pending_proposals().next().is_some() {
+                parts
+                    .own
+                    .clear_pending_proposals(p.storage())
+                    .map_err(DmlsError::Store)?;
+            }
             let message = parts
                 .own
                 .create_message(p, parts.signer, plaintext)
@@ -564,13 +575,13 @@ impl Participant {
                 ));
             }
             let epoch = psk::export(p, &group)?;
-            parts
-                .record
+            let record = parts.record_mut();
+            record
                 .psks
                 .entry(group_id.clone())
                 .or_default()
                 .insert(epoch);
-            parts.record.others.insert(group_id.clone());
+            record.others.insert(group_id.clone());
             parts.others.insert(group_id, group);
             Ok(Some(owner))
         })?;
@@ -664,7 +675,7 @@ impl Participant {
                         return Ok(Received::RemovedFrom { owner });
                     }
                     let epoch = psk::export(p, group)?;
-                    Self::retain_psks(p, parts.record, &group_id, epoch)?;
+                    Self::retain_psks(p, parts.record_mut(), &group_id, epoch)?;
                     let mut outgoing = Vec::new();
                     for participant in &removed {
                         if let Some(commit) = Self::remove_from_own(p, parts, participant)? {
@@ -716,7 +727,7 @@ impl Participant {
         parts.own.merge_pending_commit(p).map_err(openmls)?;
         let epoch = psk::export(p, parts.own)?;
         let group_id = parts.own.group_id().as_slice().to_vec();
-        Self::retain_psks(p, parts.record, &group_id, epoch)
+        Self::retain_psks(p, parts.record_mut(), &group_id, epoch)
     }
 
     /// Keeps the PSK of `epoch` of `group_id`, and erases those older than
@@ -782,11 +793,12 @@ impl Participant {
         if let Some(mut group) = parts.others.remove(group_id) {
             group.delete(p.storage()).map_err(DmlsError::Store)?;
         }
-        for epoch in parts.record.psks.remove(group_id).unwrap_or_default() {
+        let record = parts.record_mut();
+        for epoch in record.psks.remove(group_id).unwrap_or_default() {
             psk::forget(p, group_id, epoch)?;
         }
-        parts.record.others.remove(group_id);
-        parts.record.imported.remove(group_id);
+        record.others.remove(group_id);
+        record.imported.remove(group_id);
         Ok(())
     }
 
@@ -809,11 +821,14 @@ impl Participant {
             let mut parts = Parts {
                 signer,
                 record,
+                record_changed: false,
                 own,
                 others,
             };
             let value = operation(p, &mut parts)?;
-            p.storage().write_dmls_participant(&*parts.record)?;
+            if parts.record_changed {
+                p.storage().write_dmls_participant(&*parts.record)?;
+            }
             Ok::<_, DmlsError>(value)
         });
         match outcome {
