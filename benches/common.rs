@@ -31,20 +31,11 @@ pub fn criterion() -> Criterion {
         .noise_threshold(0.05)
 }
 
-/// `openmls_sqlite_storage` takes the application's codec; JSON, as in its
-/// docs and as OpenMLS's own storage tests use.
-#[derive(Default)]
-pub struct Json;
-
-impl openmls_sqlite_storage::Codec for Json {
-    type Error = serde_json::Error;
-    fn to_vec<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, Self::Error> {
-        serde_json::to_vec(value)
-    }
-    fn from_slice<T: serde::de::DeserializeOwned>(slice: &[u8]) -> Result<T, Self::Error> {
-        serde_json::from_slice(slice)
-    }
-}
+// Shared with the tests; not every benchmark group uses it.
+#[path = "../tests/common/sqlite_json.rs"]
+mod sqlite_json;
+#[allow(unused_imports)]
+pub use sqlite_json::Json;
 
 /// Whether this run measures the goals' ratios in interleaved rounds
 /// (`POLYMLS_PAIRED=1`, as `scripts/run-benchmarks` sets): off for ad-hoc

@@ -92,6 +92,26 @@ impl Member {
         }
     }
 
+    /// An application message.
+    fn message(&mut self, text: &[u8]) -> Vec<u8> {
+        let group = self.group.as_mut().expect("in the group");
+        wire(
+            &group
+                .create_message(&self.provider, &self.signer, text)
+                .expect("message"),
+        )
+    }
+
+    /// A self-update commit, merged.
+    fn self_update(&mut self) -> Vec<u8> {
+        let group = self.group.as_mut().expect("in the group");
+        let bundle = group
+            .self_update(&self.provider, &self.signer, LeafNodeParameters::default())
+            .expect("update");
+        group.merge_pending_commit(&self.provider).expect("merge");
+        wire(bundle.commit())
+    }
+
     /// Processes a commit or an application message.
     fn process(&mut self, bytes: &[u8]) {
         let provider = &self.provider;
@@ -191,14 +211,10 @@ fn dmls(c: &mut Criterion) {
         // The owner's UPDATE (its own commit; its proposals in the others'
         // groups wait after the first), and a member processing it.
         bench.bench_function(format!("update/dmls/{count}"), |b| {
-            b.iter_batched(
-                || (),
-                |()| {
-                    let commit = owner.update().expect("update").swap_remove(0);
-                    member.receive(&commit).expect("process")
-                },
-                BatchSize::PerIteration,
-            )
+            b.iter(|| {
+                let commit = owner.update().expect("update").swap_remove(0);
+                member.receive(&commit).expect("process")
+            })
         });
         // COMMIT importing one fresh epoch (another participant's UPDATE,
         // seen by the owner and the member in the setup), and a member
@@ -227,56 +243,19 @@ fn dmls(c: &mut Criterion) {
         let receiver = &mut rest[0];
         bench.bench_function(format!("unprotect/single/{count}"), |b| {
             b.iter_batched(
-                || {
-                    let Member {
-                        provider,
-                        signer,
-                        group,
-                    } = &mut *sender;
-                    let group = group.as_mut().expect("group");
-                    wire(
-                        &group
-                            .create_message(provider, signer, b"a message")
-                            .expect("message"),
-                    )
-                },
+                || sender.message(b"a message"),
                 |message| receiver.process(&message),
                 BatchSize::PerIteration,
             )
         });
         bench.bench_function(format!("protect/single/{count}"), |b| {
-            b.iter(|| {
-                let Member {
-                    provider,
-                    signer,
-                    group,
-                } = &mut *sender;
-                let group = group.as_mut().expect("group");
-                wire(
-                    &group
-                        .create_message(provider, signer, black_box(b"a message"))
-                        .expect("message"),
-                )
-            })
+            b.iter(|| sender.message(black_box(b"a message")))
         });
         bench.bench_function(format!("update/single/{count}"), |b| {
-            b.iter_batched(
-                || (),
-                |()| {
-                    let Member {
-                        provider,
-                        signer,
-                        group,
-                    } = &mut *sender;
-                    let group = group.as_mut().expect("group");
-                    let bundle = group
-                        .self_update(provider, signer, LeafNodeParameters::default())
-                        .expect("update");
-                    group.merge_pending_commit(provider).expect("merge");
-                    receiver.process(&wire(bundle.commit()))
-                },
-                BatchSize::PerIteration,
-            )
+            b.iter(|| {
+                let commit = sender.self_update();
+                receiver.process(&commit)
+            })
         });
     }
     bench.finish();

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use common::member::{wire, Member};
+use common::sqlite_json::Json;
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
@@ -22,19 +23,6 @@ const SUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed2
 const GROUP: &[u8] = b"group on sqlite";
 const SECOND_GROUP: &[u8] = b"group after the migration";
 const BOBS_GROUP: &[u8] = b"bob's group on sqlite";
-
-#[derive(Default)]
-struct Json;
-
-impl openmls_sqlite_storage::Codec for Json {
-    type Error = serde_json::Error;
-    fn to_vec<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, Self::Error> {
-        serde_json::to_vec(value)
-    }
-    fn from_slice<T: serde::de::DeserializeOwned>(slice: &[u8]) -> Result<T, Self::Error> {
-        serde_json::from_slice(slice)
-    }
-}
 
 type SqliteProvider = Provider<SqliteStorageProvider<Json, rusqlite::Connection>>;
 
@@ -358,11 +346,15 @@ fn refused(sqlite: &Path, expected: impl Fn(&MigrationError) -> bool) {
     assert_eq!(hash(sqlite), before, "a refused migration changed the file");
 }
 
-fn execute(sqlite: &Path, sql: &str) {
-    rusqlite::Connection::open(sqlite)
+/// A fixture edited by `sql` is refused with an error `expected` accepts.
+fn refused_after(sql: &str, expected: impl Fn(&MigrationError) -> bool) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite = sqlite_fixture(dir.path());
+    rusqlite::Connection::open(&sqlite)
         .expect("open")
         .execute_batch(sql)
         .expect("edit the fixture");
+    refused(&sqlite, expected);
 }
 
 #[test]
@@ -410,32 +402,24 @@ fn a_truncated_database_is_refused() {
 fn a_value_that_does_not_decode_is_refused_after_others_did() {
     // The epoch key pairs are copied last: the rows before them reached the
     // transaction, and must not reach the store.
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sqlite = sqlite_fixture(dir.path());
-    execute(
-        &sqlite,
+    refused_after(
         "UPDATE openmls_epoch_keys_pairs SET key_pairs = x'7b2261223a'",
+        |e| {
+            matches!(
+                e,
+                MigrationError::Undecodable {
+                    table: "openmls_epoch_keys_pairs"
+                }
+            )
+        },
     );
-    refused(&sqlite, |e| {
-        matches!(
-            e,
-            MigrationError::Undecodable {
-                table: "openmls_epoch_keys_pairs"
-            }
-        )
-    });
 }
 
 #[test]
 fn a_newer_schema_is_refused() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sqlite = sqlite_fixture(dir.path());
-    execute(
-        &sqlite,
-        "INSERT INTO openmls_sqlite_storage_migrations (version, name, applied_on, checksum)
-         VALUES (7, 'future', '2027-01-01T00:00:00Z', '0')",
-    );
-    refused(&sqlite, |e| {
+    let sql = "INSERT INTO openmls_sqlite_storage_migrations (version, name, applied_on, checksum)
+         VALUES (7, 'future', '2027-01-01T00:00:00Z', '0')";
+    refused_after(sql, |e| {
         matches!(
             e,
             MigrationError::NewerSchema {
@@ -448,13 +432,8 @@ fn a_newer_schema_is_refused() {
 
 #[test]
 fn rows_of_another_storage_version_are_refused() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sqlite = sqlite_fixture(dir.path());
-    execute(
-        &sqlite,
-        "UPDATE openmls_group_data SET provider_version = 2 WHERE data_type = 'tree'",
-    );
-    refused(&sqlite, |e| {
+    let sql = "UPDATE openmls_group_data SET provider_version = 2 WHERE data_type = 'tree'";
+    refused_after(sql, |e| {
         matches!(
             e,
             MigrationError::ProviderVersion {
@@ -469,7 +448,10 @@ fn rows_of_another_storage_version_are_refused() {
 fn another_database_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("other.sqlite");
-    execute(&path, "CREATE TABLE notes (text TEXT)");
+    rusqlite::Connection::open(&path)
+        .expect("create")
+        .execute_batch("CREATE TABLE notes (text TEXT)")
+        .expect("a table");
     refused(&path, |e| matches!(e, MigrationError::NotOpenMlsStorage(_)));
 }
 

@@ -65,3 +65,4 @@ impl Counts {
     }
 }
 pub mod member;
+pub mod sqlite_json;
