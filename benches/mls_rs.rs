@@ -328,7 +328,7 @@ fn paired_group_ratios(size: usize) {
 fn benches(c: &mut Criterion) {
     hpke_benches(c);
     if common::paired_enabled() {
-        for size in [2, 100] {
+        for size in [2, 10, 100] {
             paired_group_ratios(size);
         }
     }
