@@ -254,9 +254,9 @@ fn group_benches<P: CryptoProvider + Clone + 'static>(
     drop((creator, member));
 }
 
-/// Paired ratios (rustcrypto over polymls) of the two operations whose
-/// medians come closest: processing a Welcome and one message, at `size`
-/// members. A Welcome can be joined again and again (the key package stays
+/// Paired ratios (rustcrypto over polymls) of the operations whose
+/// medians come closest: processing a Welcome, an add commit and one
+/// message, at `size` members. A Welcome can be joined again and again (the key package stays
 /// until the client writes to storage); messages are processed in order.
 fn paired_group_ratios(size: usize) {
     let suite = CipherSuite::CURVE25519_AES128;
@@ -306,6 +306,35 @@ fn paired_group_ratios(size: usize) {
     );
     let operation = format!("join, {size} members");
     common::record_ratio("mls_rs", &operation, "rustcrypto", "polymls", join);
+    // An add commit, its Welcome and its application, each from a copy of
+    // the same group (the copy is cheap beside the commit).
+    fn add_once<C: MlsConfig>(base: &Group<C>, key_package: &MlsMessage) {
+        let mut group = base.clone();
+        let out = group
+            .commit_builder()
+            .add_member(key_package.clone())
+            .expect("add")
+            .build()
+            .expect("commit");
+        group.apply_pending_commit().expect("apply");
+        black_box(out);
+    }
+    fn add_base<C: MlsConfig>(clients: &[Client<C>]) -> (Group<C>, MlsMessage) {
+        let size = clients.len() - 1;
+        let (base, _) = group_of(&clients[..size]);
+        let key_package = clients[size]
+            .generate_key_package_message(Default::default(), Default::default(), None)
+            .expect("key package");
+        (base, key_package)
+    }
+    let (poly_base, poly_key_package) = add_base(&poly);
+    let (rust_base, rust_key_package) = add_base(&rust);
+    let add = common::paired_ratio(
+        || add_once(&rust_base, &rust_key_package),
+        || add_once(&poly_base, &poly_key_package),
+    );
+    let operation = format!("add, {size} members");
+    common::record_ratio("mls_rs", &operation, "rustcrypto", "polymls", add);
     // The pending add is not applied: messages go out in the current epoch.
     let message = common::paired_ratio(
         || {
