@@ -433,17 +433,26 @@ impl StorageProvider<CURRENT_VERSION> for Store {
         group_state: &GroupState,
     ) -> Result<()> {
         let group = encode(group_id)?;
-        let mut ops = Vec::new();
-        if Self::to_value(group_state)?.as_text() == Some("Inactive") {
-            ops = self.epoch_key_pair_changes(&group, |_| true, None)?;
-        }
-        ops.push(self.put_op(
+        let state = self.put_op(
             Entity::GroupState,
             Scope::Group(&group),
             &[],
             0,
             group_state,
-        )?);
+        )?;
+        // Recognised by its encoding: `Inactive` is a unit variant, which
+        // serde encodes as its name. (Decoding the state instead would copy
+        // a pending commit's secrets into an unwiped `Value`, for a second
+        // pass over them.)
+        let inactive = match &state {
+            Op::Put { value, .. } => value[ENVELOPE_LEN..] == encode("Inactive")?[..],
+            Op::Delete { .. } => false,
+        };
+        let mut ops = Vec::new();
+        if inactive {
+            ops = self.epoch_key_pair_changes(&group, |_| true, None)?;
+        }
+        ops.push(state);
         self.apply(ops)
     }
 
