@@ -12,6 +12,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use mls_rs::client_builder::MlsConfig;
+use mls_rs::group::CommitOutput;
 use mls_rs::identity::basic::{BasicCredential, BasicIdentityProvider};
 use mls_rs::identity::SigningIdentity;
 use mls_rs::{
@@ -119,6 +120,18 @@ fn hpke_benches(c: &mut Criterion) {
     }
 }
 
+/// Commits the addition of `key_package`'s client to `group` and applies it.
+fn add_and_apply<C: MlsConfig>(group: &mut Group<C>, key_package: MlsMessage) -> CommitOutput {
+    let out = group
+        .commit_builder()
+        .add_member(key_package)
+        .expect("add")
+        .build()
+        .expect("commit");
+    group.apply_pending_commit().expect("apply");
+    out
+}
+
 /// A group of `size` members made by the first of `clients`; the group of
 /// the creator and of the last member added.
 fn group_of<C: MlsConfig>(clients: &[Client<C>]) -> (Group<C>, Group<C>) {
@@ -187,16 +200,7 @@ fn group_benches<P: CryptoProvider + Clone + 'static>(
     group.bench_function(BenchmarkId::new("add", &id), |b| {
         b.iter_batched(
             || (fresh(), key_package()),
-            |(mut g, kp): (Group<_>, MlsMessage)| {
-                let out = g
-                    .commit_builder()
-                    .add_member(kp)
-                    .expect("add")
-                    .build()
-                    .expect("commit");
-                g.apply_pending_commit().expect("apply");
-                out
-            },
+            |(mut g, kp): (Group<_>, MlsMessage)| add_and_apply(&mut g, kp),
             BatchSize::PerIteration,
         )
     });
@@ -254,26 +258,56 @@ fn group_benches<P: CryptoProvider + Clone + 'static>(
     drop((creator, member));
 }
 
-/// Paired ratios (rustcrypto over polymls) of the operations whose
-/// medians come closest: processing a Welcome, an add commit and one
-/// message, at `size` members. A Welcome can be joined again and again (the key package stays
-/// until the client writes to storage); messages are processed in order.
-fn paired_group_ratios(size: usize) {
-    let suite = CipherSuite::CURVE25519_AES128;
-    fn setup<C: MlsConfig>(clients: &[Client<C>]) -> (Group<C>, Group<C>, MlsMessage) {
+/// A group of all clients but the last, as its creator and a member see
+/// it, with a commit adding the last one pending at the creator (and its
+/// Welcome), and the creator's group as it was before that commit.
+struct PairedGroup<C: MlsConfig> {
+    creator: Group<C>,
+    member: Group<C>,
+    before_add: Group<C>,
+    key_package: MlsMessage,
+    welcome: MlsMessage,
+}
+
+impl<C: MlsConfig> PairedGroup<C> {
+    fn new(clients: &[Client<C>]) -> Self {
         let size = clients.len() - 1;
         let (mut creator, member) = group_of(&clients[..size]);
+        let before_add = creator.clone();
         let key_package = clients[size]
             .generate_key_package_message(Default::default(), Default::default(), None)
             .expect("key package");
         let out = creator
             .commit_builder()
-            .add_member(key_package)
+            .add_member(key_package.clone())
             .expect("add")
             .build()
             .expect("commit");
-        (creator, member, out.welcome_messages[0].clone())
+        PairedGroup {
+            creator,
+            member,
+            before_add,
+            key_package,
+            welcome: out.welcome_messages[0].clone(),
+        }
     }
+
+    /// An add commit (with its Welcome) and its application, from a copy
+    /// of the group before the pending add (the copy is cheap beside the
+    /// commit).
+    fn add_to_a_copy(&self) {
+        let mut group = self.before_add.clone();
+        black_box(add_and_apply(&mut group, self.key_package.clone()));
+    }
+}
+
+/// Paired ratios (rustcrypto over polymls) of the operations whose medians
+/// come closest: processing a Welcome, an add commit and one message, at
+/// `size` members. A Welcome can be joined again and again (the key
+/// package stays until the client writes to storage); messages are
+/// processed in order.
+fn paired_group_ratios(size: usize) {
+    let suite = CipherSuite::CURVE25519_AES128;
     let poly: Vec<_> = (0..=size)
         .map(|i| client(MlsRsCrypto::default(), &format!("p{i}"), suite))
         .collect();
@@ -286,68 +320,54 @@ fn paired_group_ratios(size: usize) {
             )
         })
         .collect();
-    let (mut poly_creator, mut poly_member, poly_welcome) = setup(&poly);
-    let (mut rust_creator, mut rust_member, rust_welcome) = setup(&rust);
+    let mut poly_group = PairedGroup::new(&poly);
+    let mut rust_group = PairedGroup::new(&rust);
     let join = common::paired_ratio(
         || {
             black_box(
                 rust[size]
-                    .join_group(None, &rust_welcome, None)
+                    .join_group(None, &rust_group.welcome, None)
                     .expect("join"),
             );
         },
         || {
             black_box(
                 poly[size]
-                    .join_group(None, &poly_welcome, None)
+                    .join_group(None, &poly_group.welcome, None)
                     .expect("join"),
             );
         },
     );
     let operation = format!("join, {size} members");
     common::record_ratio("mls_rs", &operation, "rustcrypto", "polymls", join);
-    // An add commit, its Welcome and its application, each from a copy of
-    // the same group (the copy is cheap beside the commit).
-    fn add_once<C: MlsConfig>(base: &Group<C>, key_package: &MlsMessage) {
-        let mut group = base.clone();
-        let out = group
-            .commit_builder()
-            .add_member(key_package.clone())
-            .expect("add")
-            .build()
-            .expect("commit");
-        group.apply_pending_commit().expect("apply");
-        black_box(out);
-    }
-    fn add_base<C: MlsConfig>(clients: &[Client<C>]) -> (Group<C>, MlsMessage) {
-        let size = clients.len() - 1;
-        let (base, _) = group_of(&clients[..size]);
-        let key_package = clients[size]
-            .generate_key_package_message(Default::default(), Default::default(), None)
-            .expect("key package");
-        (base, key_package)
-    }
-    let (poly_base, poly_key_package) = add_base(&poly);
-    let (rust_base, rust_key_package) = add_base(&rust);
-    let add = common::paired_ratio(
-        || add_once(&rust_base, &rust_key_package),
-        || add_once(&poly_base, &poly_key_package),
-    );
+    let add = common::paired_ratio(|| rust_group.add_to_a_copy(), || poly_group.add_to_a_copy());
     let operation = format!("add, {size} members");
     common::record_ratio("mls_rs", &operation, "rustcrypto", "polymls", add);
     // The pending add is not applied: messages go out in the current epoch.
     let message = common::paired_ratio(
         || {
-            let m = rust_creator
+            let m = rust_group
+                .creator
                 .encrypt_application_message(&PLAINTEXT, Vec::new())
                 .expect("encrypt");
-            black_box(rust_member.process_incoming_message(m).expect("process"));
+            black_box(
+                rust_group
+                    .member
+                    .process_incoming_message(m)
+                    .expect("process"),
+            );
         },
         || {
-            let m = poly_creator
+            let m = poly_group
+                .creator
                 .encrypt_application_message(&PLAINTEXT, Vec::new())
                 .expect("encrypt");
-            black_box(poly_member.process_incoming_message(m).expect("process"));
+            black_box(
+                poly_group
+                    .member
+                    .process_incoming_message(m)
+                    .expect("process"),
+            );
         },
     );
     let operation = format!("message, {size} members");

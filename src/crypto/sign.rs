@@ -5,6 +5,8 @@
 //! ECDSA private keys are the 32-byte scalar, public keys uncompressed SEC1
 //! points, signatures DER.
 
+use std::sync::LazyLock;
+
 use ed25519_dalek::Signer as _;
 use p256::ecdsa::signature::Verifier as _;
 use zeroize::Zeroizing;
@@ -158,7 +160,7 @@ impl SignatureAlgorithm {
                 // plain verification below compares `R`'s bytes with the
                 // canonical encoding of the point it recomputes, so an `R`
                 // that passes is canonical, and a canonical point is of
-                // small order exactly when its `y` is one of the five below.
+                // small order exactly when its `y` is one of [`SMALL_ORDER_Y`].
                 if key.is_weak() || has_small_order_y(signature.r_bytes()) {
                     return Err(Error::InvalidSignature);
                 }
@@ -192,41 +194,25 @@ fn p256_signing_key(private_key: &[u8]) -> Result<p256::ecdsa::SigningKey, Error
     p256::ecdsa::SigningKey::from_slice(private_key).map_err(|_| Error::InvalidPrivateKey)
 }
 
-/// The `y` coordinates, below p, of Ed25519's eight points of small order
-/// (`curve25519_dalek::constants::EIGHT_TORSION`): 1 (the identity), p - 1
-/// (order 2), 0 (x = ±√-1, order 4), and the two of order 8. Each is the
-/// `y` of two points, x and -x, but for y = ±1, where x = 0.
-const SMALL_ORDER_Y: [[u8; 32]; 5] = {
-    let mut one = [0u8; 32];
-    one[0] = 1;
-    let mut minus_one = [0xffu8; 32];
-    minus_one[0] = 0xec;
-    minus_one[31] = 0x7f;
-    [
-        one,
-        minus_one,
-        [0u8; 32],
-        [
-            0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10,
-            0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77,
-            0x92, 0xac, 0x03, 0x7a,
-        ],
-        [
-            0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef,
-            0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88,
-            0x6d, 0x53, 0xfc, 0x05,
-        ],
-    ]
-};
+/// The `y` coordinates of Ed25519's eight points of small order, from
+/// curve25519-dalek's `EIGHT_TORSION`: their compressed encodings without
+/// the sign bit (five distinct values: 1, p - 1, 0 and the two of order 8).
+static SMALL_ORDER_Y: LazyLock<[[u8; 32]; 8]> = LazyLock::new(|| {
+    curve25519_dalek::constants::EIGHT_TORSION.map(|point| without_sign(point.compress().0))
+});
+
+/// A compressed Edwards point's `y`: its bytes without the sign bit of `x`.
+fn without_sign(mut bytes: [u8; 32]) -> [u8; 32] {
+    bytes[31] &= 0x7f;
+    bytes
+}
 
 /// Whether a compressed Edwards point whose `y` is canonical (below p: see
 /// [`is_canonical_y`]) is of small order, read from its bytes alone. The
 /// sign bit is ignored: it chooses between x and -x, and with x = 0 (y = ±1)
 /// a set sign bit is the non-canonical encoding of the same point.
 fn has_small_order_y(bytes: &[u8; 32]) -> bool {
-    let mut y = *bytes;
-    y[31] &= 0x7f;
-    SMALL_ORDER_Y.contains(&y)
+    SMALL_ORDER_Y.contains(&without_sign(*bytes))
 }
 
 /// Whether a compressed Edwards point's `y` (the low 255 bits) is below
@@ -289,26 +275,35 @@ mod tests {
     }
 
     #[test]
-    fn the_small_order_table_is_the_eight_torsion() {
+    fn small_order_is_read_from_the_bytes_of_the_eight_torsion_only() {
         use curve25519_dalek::constants::EIGHT_TORSION;
-        let mut seen = [false; SMALL_ORDER_Y.len()];
+        use curve25519_dalek::{EdwardsPoint, Scalar};
+        let mut distinct = std::collections::BTreeSet::new();
         for point in EIGHT_TORSION {
             let bytes = point.compress().to_bytes();
-            assert!(has_small_order_y(&bytes), "{bytes:02x?} missing");
-            let mut y = bytes;
-            y[31] &= 0x7f;
-            let at = SMALL_ORDER_Y.iter().position(|t| *t == y).expect("listed");
-            seen[at] = true;
+            assert!(has_small_order_y(&bytes), "{bytes:02x?} missed");
+            // With the sign bit flipped: the other point of that y (or,
+            // for x = 0, a non-canonical encoding of the same one).
+            let mut flipped = bytes;
+            flipped[31] ^= 0x80;
+            assert!(has_small_order_y(&flipped), "{flipped:02x?} missed");
+            distinct.insert(without_sign(bytes));
         }
-        assert_eq!(
-            seen,
-            [true; SMALL_ORDER_Y.len()],
-            "a listed y of no torsion point"
-        );
-        // Negative controls: a key and a valid signature's R are not flagged.
+        assert_eq!(distinct.len(), 5, "1, p - 1, 0 and the two of order 8");
+        // Negative controls: points of large and of mixed order, a key and
+        // a valid signature's R.
+        let mut controls = 0;
+        for i in 1u8..=50 {
+            let large = EdwardsPoint::mul_base(&Scalar::from(u64::from(i)));
+            for point in [large, large + EIGHT_TORSION[1], large + EIGHT_TORSION[2]] {
+                assert!(!has_small_order_y(&point.compress().to_bytes()));
+                controls += 1;
+            }
+        }
         let (key, _, signature) = signed(1).remove(0);
         assert!(!has_small_order_y(&key[..].try_into().expect("32")));
         assert!(!has_small_order_y(&signature[..32].try_into().expect("32")));
+        println!("8 small-order points recognised, {controls} others not");
     }
 
     /// A key of mixed order (a valid key plus a point of order 8) and a

@@ -444,10 +444,8 @@ impl StorageProvider<CURRENT_VERSION> for Store {
         // serde encodes as its name. (Decoding the state instead would copy
         // a pending commit's secrets into an unwiped `Value`, for a second
         // pass over them.)
-        let inactive = match &state {
-            Op::Put { value, .. } => value[ENVELOPE_LEN..] == encode("Inactive")?[..],
-            Op::Delete { .. } => false,
-        };
+        let inactive = matches!(&state, Op::Put { value, .. }
+            if value[ENVELOPE_LEN..] == encode("Inactive")?[..]);
         let mut ops = Vec::new();
         if inactive {
             ops = self.epoch_key_pair_changes(&group, |_| true, None)?;
