@@ -64,15 +64,43 @@ impl Aead {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<Vec<u8>, Error> {
-        self.check_lengths(key, nonce)?;
         let mut buffer = Vec::with_capacity(plaintext.len() + TAG_LEN);
-        buffer.extend_from_slice(plaintext);
-        with_cipher!(self, C => {
-            C::new(GenericArray::from_slice(key))
-                .encrypt_in_place(GenericArray::from_slice(nonce), aad, &mut buffer)
-                .map_err(|_| Error::InvalidLength)?
-        });
+        self.seal_into(key, nonce, aad, plaintext, &mut buffer)?;
         Ok(buffer)
+    }
+
+    /// Encrypts `plaintext` and appends ciphertext followed by the tag to
+    /// `out`, which keeps what it held: for formats that put a header
+    /// before the ciphertext, without a second copy of it. On an error
+    /// `out` is as it was.
+    ///
+    /// Fails on a key or nonce of the wrong length.
+    pub fn seal_into(
+        self,
+        key: &[u8],
+        nonce: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        self.check_lengths(key, nonce)?;
+        let start = out.len();
+        out.reserve(plaintext.len() + TAG_LEN);
+        out.extend_from_slice(plaintext);
+        let tag = with_cipher!(self, C => {
+            C::new(GenericArray::from_slice(key))
+                .encrypt_in_place_detached(GenericArray::from_slice(nonce), aad, &mut out[start..])
+        });
+        match tag {
+            Ok(tag) => {
+                out.extend_from_slice(&tag);
+                Ok(())
+            }
+            Err(_) => {
+                out.truncate(start);
+                Err(Error::InvalidLength)
+            }
+        }
     }
 
     /// Decrypts and authenticates `ciphertext` (ciphertext followed by tag).

@@ -23,7 +23,6 @@ use mls_rs_core::key_package::{KeyPackageData, KeyPackageStorage};
 use mls_rs_core::psk::{ExternalPskId, PreSharedKey, PreSharedKeyStorage};
 use zeroize::Zeroizing;
 
-use crate::crypto::hash::Hash;
 use crate::store::{Op, Store, StoreError};
 
 impl IntoAnyError for StoreError {
@@ -82,17 +81,16 @@ impl MlsRsStorage {
         }])
     }
 
-    /// `prefix || suffix`, each 16 bytes of HMAC-SHA256 under the store's
-    /// naming key: the group's (or no group's), then the record's.
+    /// The record's name: the group (or no group) as its scope, the kind
+    /// and key as the record (see `store::naming`).
     fn name(&self, group: Option<&[u8]>, kind: u8, part: &[u8]) -> Vec<u8> {
-        let key = self.store.naming_key();
-        let prefix = match group {
-            Some(group) => Hash::Sha256.hmac(key, &[b"mls-rs group", group]),
-            None => Hash::Sha256.hmac(key, &[b"mls-rs global"]),
+        let scope: [&[u8]; 2] = match group {
+            Some(group) => [b"mls-rs group", group],
+            None => [b"mls-rs global", b""],
         };
         let length = (part.len() as u32).to_be_bytes();
-        let suffix = Hash::Sha256.hmac(key, &[b"mls-rs", &[kind], &length, part]);
-        [&prefix.as_bytes()[..16], &suffix.as_bytes()[..16]].concat()
+        self.store
+            .record_name(&scope, &[b"mls-rs", &[kind], &length, part])
     }
 
     fn epoch_name(&self, group: &[u8], epoch: u64) -> Vec<u8> {

@@ -1,11 +1,9 @@
 //! OpenMLS's `StorageProvider` on the vault: every entity becomes one named,
 //! sealed record.
 //!
-//! Record names are `prefix || suffix`, 16 bytes each, both HMAC-SHA256
-//! under the store's naming key: the prefix of the group (or of "no group"),
-//! the suffix of the entity and its other key parts. So no group id,
-//! public key or reference appears in the files, and a group's records sit
-//! together for the clean-ups below.
+//! Record names ([`super::naming`]) have the group (or "no group") as their
+//! scope, and the entity with its other key parts as the record: a group's
+//! records sit together for the clean-ups below.
 //!
 //! A record's plaintext is `label || aux (u64 LE) || CBOR body`: the label
 //! says which entity it is, `aux` carries the epoch of epoch key pairs.
@@ -29,11 +27,9 @@ use zeroize::Zeroizing;
 
 use super::codec::{Cbor, Codec, SecretBuffer};
 use super::entities::Entity;
+use super::naming::NAME_PART_LEN;
 use super::vault::Op;
 use super::{Store, StoreError};
-use crate::crypto::hash::Hash;
-
-const NAME_PART_LEN: usize = 16;
 const ENVELOPE_LEN: usize = 1 + 8;
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -43,6 +39,17 @@ type Result<T> = std::result::Result<T, StoreError>;
 enum Scope<'a> {
     Group(&'a [u8]),
     Global,
+}
+
+impl<'a> Scope<'a> {
+    /// What the names' prefix is computed over (an empty part changes
+    /// nothing: the HMAC is over the concatenation).
+    fn naming_input(self) -> [&'a [u8]; 2] {
+        match self {
+            Scope::Group(group) => [b"group", group],
+            Scope::Global => [b"global", b""],
+        }
+    }
 }
 
 fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Zeroizing<Vec<u8>>> {
@@ -60,13 +67,7 @@ fn envelope(plaintext: &[u8]) -> Result<(u8, u64, &[u8])> {
 
 impl Store {
     fn prefix(&self, scope: Scope) -> [u8; NAME_PART_LEN] {
-        let tag = match scope {
-            Scope::Group(group) => Hash::Sha256.hmac(self.naming_key(), &[b"group", group]),
-            Scope::Global => Hash::Sha256.hmac(self.naming_key(), &[b"global"]),
-        };
-        tag.as_bytes()[..NAME_PART_LEN]
-            .try_into()
-            .expect("32-byte tag")
+        self.scope_prefix(&scope.naming_input())
     }
 
     fn name(&self, entity: Entity, scope: Scope, parts: &[&[u8]]) -> Vec<u8> {
@@ -81,8 +82,7 @@ impl Store {
             input.push(length);
             input.push(part);
         }
-        let suffix = Hash::Sha256.hmac(self.naming_key(), &input);
-        [&self.prefix(scope)[..], &suffix.as_bytes()[..NAME_PART_LEN]].concat()
+        self.record_name(&scope.naming_input(), &input)
     }
 
     fn put_op<T: Serialize + ?Sized>(

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use zeroize::Zeroizing;
 
+use super::naming::{Naming, NAME_PART_LEN};
 use super::vault::{Counters, CrashPoint, Op, Records, Vault};
 use super::{ApplicationKey, StoreError, StoreOptions};
 
@@ -28,6 +29,7 @@ type PendingChanges = Arc<Mutex<BTreeMap<Vec<u8>, Pending>>>;
 #[derive(Clone)]
 pub struct Store {
     vault: Arc<Vault>,
+    naming: Arc<Naming>,
     pending: Option<PendingChanges>,
 }
 
@@ -61,21 +63,22 @@ impl Store {
     /// commit a crash interrupted. Fails with [`StoreError::UnknownFormat`]
     /// on a store of another format version.
     pub fn open_with(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store, StoreError> {
-        let vault = Vault::open(dir.as_ref(), &options)?;
-        Ok(Store {
+        Ok(Store::over(Vault::open(dir.as_ref(), &options)?))
+    }
+
+    fn over(vault: Vault) -> Store {
+        Store {
+            naming: Arc::new(Naming::new(vault.naming_key())),
             vault: Arc::new(vault),
             pending: None,
-        })
+        }
     }
 
     /// A durable store in a fresh temporary directory, removed when the
     /// last handle to it is dropped. Meant for tests: OpenMLS's test helpers
     /// build providers with `Default`, which this backs.
     pub fn temporary() -> Result<Store, StoreError> {
-        Ok(Store {
-            vault: Arc::new(Vault::temporary(&StoreOptions::default())?),
-            pending: None,
-        })
+        Ok(Store::over(Vault::temporary(&StoreOptions::default())?))
     }
 
     /// Seals the store's key-slot file under `application_key` (or turns it
@@ -96,6 +99,7 @@ impl Store {
     pub fn begin(&self) -> Store {
         Store {
             vault: Arc::clone(&self.vault),
+            naming: Arc::clone(&self.naming),
             pending: Some(Arc::new(Mutex::new(BTreeMap::new()))),
         }
     }
@@ -149,8 +153,14 @@ impl Store {
         self.vault.directory()
     }
 
-    pub(crate) fn naming_key(&self) -> &[u8; 32] {
-        self.vault.naming_key()
+    /// The prefix of the records of a scope (see [`Naming`]).
+    pub(crate) fn scope_prefix(&self, scope: &[&[u8]]) -> [u8; NAME_PART_LEN] {
+        self.naming.prefix(scope)
+    }
+
+    /// A record's name (see [`Naming`]).
+    pub(crate) fn record_name(&self, scope: &[&[u8]], record: &[&[u8]]) -> Vec<u8> {
+        self.naming.name(scope, record)
     }
 
     pub(crate) fn get(&self, name: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {

@@ -17,6 +17,8 @@ mod kv;
 #[cfg(feature = "sqlite-migration")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite-migration")))]
 pub mod migrate;
+#[cfg(feature = "store")]
+mod naming;
 pub mod record;
 #[cfg(feature = "store")]
 mod slots;

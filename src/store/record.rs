@@ -11,7 +11,7 @@
 use zeroize::Zeroizing;
 
 use super::StoreError;
-use crate::crypto::aead::Aead;
+use crate::crypto::aead::{Aead, TAG_LEN};
 use crate::crypto::hash::Hash;
 
 const SECRET: u8 = 1;
@@ -66,10 +66,12 @@ pub fn public_key(value_key: &[u8; 32], salt: &[u8]) -> Zeroizing<[u8; 32]> {
 
 fn seal(header: &[u8], name: &[u8], key: &[u8; 32], value: &[u8]) -> Result<Vec<u8>, StoreError> {
     let aad = [name, header].concat();
-    let sealed = Aead::Aes256Gcm
-        .seal(key, &NONCE, &aad, value)
+    let mut record = Vec::with_capacity(header.len() + value.len() + TAG_LEN);
+    record.extend_from_slice(header);
+    Aead::Aes256Gcm
+        .seal_into(key, &NONCE, &aad, value, &mut record)
         .map_err(|_| StoreError::Corrupted("sealing failed"))?;
-    Ok([header, &sealed].concat())
+    Ok(record)
 }
 
 /// Seals a secret value under the key of `generation` in `slot`.

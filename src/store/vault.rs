@@ -16,6 +16,7 @@
 //! key-slot file reaches the medium. Copy-on-write file systems, snapshots
 //! and SSD wear-levelling keep old blocks that software cannot erase.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -124,6 +125,11 @@ pub struct Vault {
     directory: std::path::PathBuf,
     db: DB,
     slots: Arc<Shared>,
+    /// The key slot of every secret record, as RocksDB holds it: read when
+    /// the vault opens and kept by each commit, so that a commit finds the
+    /// keys it supersedes without reading the records it replaces.
+    /// Changed only by a commit, while it holds the key-slot file.
+    key_slots: Mutex<HashMap<Vec<u8>, SlotId>>,
     value_key: Zeroizing<[u8; 32]>,
     naming_key: Zeroizing<[u8; 32]>,
     rand: Rand,
@@ -194,6 +200,7 @@ impl Vault {
             directory: dir.to_path_buf(),
             db,
             slots,
+            key_slots: Mutex::default(),
             value_key: keys.value,
             naming_key: keys.naming,
             rand,
@@ -241,6 +248,12 @@ impl Vault {
         self.slots.lock()
     }
 
+    fn key_slots(&self) -> MutexGuard<'_, HashMap<Vec<u8>, SlotId>> {
+        self.key_slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// What the vault has done since it was opened.
     pub fn counters(&self) -> Counters {
         Counters {
@@ -257,11 +270,13 @@ impl Vault {
     }
 
     fn recover(&self) -> Result<(), StoreError> {
-        let mut referenced = std::collections::HashMap::new();
+        let mut referenced = HashMap::new();
+        let mut key_slots = self.key_slots();
         for item in self.db.iterator(IteratorMode::Start) {
-            let (_, record) = item?;
+            let (name, record) = item?;
             if let Some((slot, generation)) = secret_location(&record) {
                 referenced.insert(slot, generation);
+                key_slots.insert(name.into_vec(), slot);
             }
         }
         let mut slots = self.slots();
@@ -341,8 +356,9 @@ impl Vault {
             .filter(|op| matches!(op, Op::Put { secret: true, .. }))
             .count();
         slots.reserve(secrets, &self.rand)?;
+        let mut key_slots = self.key_slots();
         let mut staged = Staged::default();
-        let sealed = self.stage(&mut slots, &ops, &mut staged);
+        let sealed = self.stage(&mut slots, &key_slots, &ops, &mut staged);
         if sealed.is_ok() && crash == Some(CrashPoint::AfterStagingKeys) {
             return Ok(());
         }
@@ -355,6 +371,8 @@ impl Vault {
             let _ = slots.sync();
             return Err(error);
         }
+        note_key_slots(&mut key_slots, ops, &staged.keys);
+        drop(key_slots);
         if crash == Some(CrashPoint::AfterLandingBatch) {
             return Ok(());
         }
@@ -376,15 +394,12 @@ impl Vault {
     fn stage(
         &self,
         slots: &mut SlotFile,
+        key_slots: &HashMap<Vec<u8>, SlotId>,
         ops: &[Op],
         staged: &mut Staged,
     ) -> Result<(), StoreError> {
         for op in ops {
-            let current = self
-                .db
-                .get_pinned(op.name())?
-                .and_then(|record| secret_location(&record));
-            if let Some((slot, _)) = current {
+            if let Some(&slot) = key_slots.get(op.name()) {
                 staged.retire.push(slot);
             }
             match op {
@@ -442,10 +457,31 @@ impl Vault {
     }
 }
 
+/// Notes where the records of landed `ops` are sealed now: each secret
+/// one under its new key (`keys`, in the ops' order), the others nowhere.
+fn note_key_slots(key_slots: &mut HashMap<Vec<u8>, SlotId>, ops: Vec<Op>, keys: &[SlotId]) {
+    let mut secret_names = Vec::with_capacity(keys.len());
+    for op in ops {
+        match op {
+            Op::Put {
+                name, secret: true, ..
+            } => secret_names.push(name),
+            other => {
+                key_slots.remove(other.name());
+            }
+        }
+    }
+    key_slots.extend(secret_names.into_iter().zip(keys.iter().copied()));
+}
+
 /// The last op for each name, in their order: a batch keeps only the last
 /// write of a name, so an earlier one would seal a record under a spare key
 /// that no record then refers to.
 fn last_op_per_name(ops: Vec<Op>) -> Vec<Op> {
+    // A transaction's ops come from a map: in name order, each name once.
+    if ops.windows(2).all(|pair| pair[0].name() < pair[1].name()) {
+        return ops;
+    }
     let mut seen = std::collections::HashSet::new();
     let mut kept: Vec<Op> = ops
         .into_iter()
@@ -668,6 +704,83 @@ mod tests {
             vault.get(b"two").expect("get").expect("value").as_slice(),
             b"second"
         );
+    }
+
+    /// A commit finds the keys it supersedes in memory, filled from the
+    /// records when the vault opens: a secret written before reopening is
+    /// still erased when replaced (by a secret or a public value) or
+    /// deleted after it.
+    #[test]
+    fn secrets_from_before_reopening_are_erased_when_superseded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let names: [&[u8]; 3] = [b"replaced", b"made public", b"deleted"];
+        let keys: Vec<[u8; 32]>;
+        {
+            let vault = Vault::open(dir.path(), &StoreOptions::default()).expect("open");
+            vault
+                .commit(names.iter().map(|name| put(name, b"old", true)).collect())
+                .expect("commit");
+            keys = names.iter().map(|name| current_key(&vault, name)).collect();
+        }
+        let vault = Vault::open(dir.path(), &StoreOptions::default()).expect("reopen");
+        for key in &keys {
+            assert!(
+                contains(&key_file(dir.path()), key),
+                "positive control: the keys survive reopening"
+            );
+        }
+        vault
+            .commit(vec![
+                put(b"replaced", b"new", true),
+                put(b"made public", b"new", false),
+                Op::Delete {
+                    name: b"deleted".to_vec(),
+                },
+            ])
+            .expect("commit");
+        for (name, key) in names.iter().zip(&keys) {
+            assert!(
+                !contains(&key_file(dir.path()), key),
+                "the key of {:?} is gone",
+                String::from_utf8_lossy(name)
+            );
+        }
+    }
+
+    /// A record that stops being secret no longer owns its old key slot:
+    /// the slot goes back to the free ones, and writing the record again
+    /// must not erase the key that slot holds since (a spare's or a live
+    /// secret's).
+    #[test]
+    fn a_slot_given_up_is_not_retired_twice() {
+        let vault = Vault::temporary(&StoreOptions::default()).expect("open");
+        for round in 0..4u8 {
+            vault
+                .commit(vec![put(b"record", &[round], true)])
+                .expect("commit");
+            vault
+                .commit(vec![put(b"record", &[round], false)])
+                .expect("commit");
+            let others: Vec<Op> = (0..40u8)
+                .map(|i| put(&[b'o', round, i], &[i], true))
+                .collect();
+            vault.commit(others).expect("commit");
+            vault
+                .commit(vec![put(b"record", b"public again", false)])
+                .expect("commit");
+            for i in 0..40u8 {
+                assert_eq!(
+                    vault.get(&[b'o', round, i]).expect("opens").expect("value")[..],
+                    [i]
+                );
+            }
+            let slots = vault.slots();
+            assert_eq!(
+                slots.used().count(),
+                slots.unused().0 + 40 * (usize::from(round) + 1),
+                "every spare and every live secret's key is still there"
+            );
+        }
     }
 
     /// A crash after step 1 (new key staged, batch not written) leaves the
