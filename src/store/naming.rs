@@ -68,6 +68,22 @@ impl Naming {
     }
 }
 
+/// The keyed state is as good as the naming key for computing names, and
+/// lives as long as the store: overwritten when it drops, as the naming key
+/// is (sha2's own wiping is a feature off in this build, and turning it on
+/// would wipe every HMAC state of the HKDF hot path too).
+impl Drop for Naming {
+    fn drop(&mut self) {
+        let blank = <Hmac<Sha256> as KeyInit>::new_from_slice(&[0; 32])
+            .expect("HMAC takes keys of any length");
+        // SAFETY: `self.keyed` is a valid, exclusively borrowed value;
+        // overwriting it without dropping the old one at most skips a Drop
+        // (it owns no heap memory), which is sound.
+        unsafe { std::ptr::write_volatile(&mut self.keyed, blank) };
+        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Whether `bytes` is the concatenation of `parts`.
 fn is_concatenation(bytes: &[u8], parts: &[&[u8]]) -> bool {
     let mut rest = bytes;
