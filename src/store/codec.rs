@@ -80,8 +80,35 @@ impl std::io::Write for SecretBuffer {
     }
 }
 
-/// CBOR through `ciborium`.
+/// CBOR, encoded by `cbor4ii` and decoded by `ciborium`.
+///
+/// Every store so far was written by ciborium's encoder; cbor4ii's writes
+/// the same bytes for every shape OpenMLS's keys and values take (minimal
+/// integer heads, definite lengths, structs as maps keyed by field name,
+/// enums as ciborium shapes them), so records keep their names and earlier
+/// versions read what this one writes. It is the faster encoder: serde hands
+/// OpenMLS's byte vectors over one integer at a time, and ciborium's layers
+/// per integer were most of the time a commit spent encoding. The two
+/// disagree on `()` and unit structs (empty array, not null), on floats and
+/// on long `collect_str` strings: OpenMLS's stored types have none of them,
+/// and the tests compare both encoders on everything a group's life stores.
+/// Decoding stays with ciborium, which bounds nesting and reads every
+/// format version.
 pub struct Cbor;
+
+/// cbor4ii's output into a [`SecretBuffer`], kept private so cbor4ii is
+/// not part of the crate's interface.
+struct Sink<'a>(&'a mut SecretBuffer);
+
+impl cbor4ii::core::enc::Write for Sink<'_> {
+    type Error = std::convert::Infallible;
+
+    #[inline]
+    fn push(&mut self, bytes: &[u8]) -> Result<(), Self::Error> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+}
 
 /// Deeper nesting than any OpenMLS value has; bounds the decoder's stack.
 const RECURSION_LIMIT: usize = 64;
@@ -91,11 +118,171 @@ impl Codec for Cbor {
         value: &T,
         out: &mut SecretBuffer,
     ) -> Result<(), StoreError> {
-        ciborium::into_writer(value, out).map_err(|error| StoreError::Encoding(error.to_string()))
+        #[cfg(test)]
+        let start = out.0.len();
+        value
+            .serialize(&mut cbor4ii::serde::Serializer::new(Sink(out)))
+            .map_err(|error| StoreError::Encoding(error.to_string()))?;
+        #[cfg(test)]
+        tests::compare_with_ciborium(value, &out.0[start..]);
+        Ok(())
     }
 
     fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
         ciborium::de::from_reader_with_recursion_limit(bytes, RECURSION_LIMIT)
             .map_err(|_| StoreError::Corrupted("value does not decode"))
+    }
+}
+
+// The integration tests' provider-generic group session, here because the
+// comparison with ciborium sees only this crate's test build.
+#[cfg(all(test, feature = "store"))]
+#[path = "../../tests/common/groups.rs"]
+mod groups;
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use serde::Serialize;
+
+    use super::{Cbor, Codec};
+
+    /// What the encoders did on this thread since the last `take`.
+    #[derive(Default)]
+    struct Comparison {
+        compared: usize,
+        /// ciborium's bytes and ours, where they differ.
+        differing: Vec<(Vec<u8>, Vec<u8>)>,
+    }
+
+    thread_local! {
+        static COMPARISON: RefCell<Comparison> = RefCell::default();
+    }
+
+    /// Every encoding in a test build is checked against ciborium's.
+    pub(super) fn compare_with_ciborium<T: Serialize + ?Sized>(value: &T, ours: &[u8]) {
+        let mut theirs = Vec::new();
+        ciborium::into_writer(value, &mut theirs).expect("ciborium encodes");
+        COMPARISON.with_borrow_mut(|comparison| {
+            comparison.compared += 1;
+            if theirs != ours {
+                comparison.differing.push((theirs, ours.to_vec()));
+            }
+        });
+    }
+
+    fn take() -> Comparison {
+        COMPARISON.take()
+    }
+
+    /// Every shape of serde's data model that OpenMLS's types use.
+    #[derive(Serialize)]
+    enum Variants {
+        Unit,
+        Newtype(u16),
+        Tuple(u8, Vec<u8>),
+        Struct { field: Option<u32> },
+    }
+
+    #[derive(Serialize)]
+    struct Empty {}
+
+    #[derive(Serialize)]
+    struct Newtype(Vec<u8>);
+
+    #[derive(Serialize)]
+    struct Shapes {
+        integers: Vec<u64>,
+        signed: Vec<i64>,
+        small: (u8, u16, u32, i8, i16, i32, bool),
+        bytes: Vec<u8>,
+        text: String,
+        variants: Vec<Variants>,
+        empty: Empty,
+        newtype: Newtype,
+        absent: Option<u8>,
+        map: std::collections::BTreeMap<u32, Vec<u8>>,
+    }
+
+    #[test]
+    fn every_shape_of_openmls_values_encodes_as_ciborium_did() {
+        take();
+        let heads = [0, 1, 23, 24, 255, 256, 65_535, 65_536, u32::MAX as u64];
+        let shapes = Shapes {
+            integers: heads
+                .iter()
+                .copied()
+                .chain([u32::MAX as u64 + 1, u64::MAX])
+                .collect(),
+            signed: heads
+                .iter()
+                .map(|&h| -(h as i64) - 1)
+                .chain([i64::MIN, i64::MAX])
+                .collect(),
+            small: (255, 65_535, u32::MAX, i8::MIN, i16::MIN, i32::MIN, true),
+            bytes: (0..=255).collect(),
+            text: "é".repeat(300),
+            variants: vec![
+                Variants::Unit,
+                Variants::Newtype(300),
+                Variants::Tuple(24, vec![]),
+                Variants::Struct { field: Some(7) },
+                Variants::Struct { field: None },
+            ],
+            empty: Empty {},
+            newtype: Newtype(vec![0; 70_000]),
+            absent: None,
+            map: [(1, vec![2]), (70_000, vec![])].into_iter().collect(),
+        };
+        Cbor::encode(&shapes).expect("encodes");
+        let comparison = take();
+        assert_eq!(comparison.compared, 1);
+        assert!(comparison.differing.is_empty(), "the encoders disagree");
+    }
+
+    /// The comparison sees a difference where there is one.
+    #[test]
+    fn the_comparison_finds_where_the_encoders_disagree() {
+        take();
+        Cbor::encode(&()).expect("encodes");
+        let comparison = take();
+        assert_eq!(comparison.differing, vec![(vec![0xf6], vec![0x80])]);
+    }
+
+    /// Every key and value a group's life stores (joins, messages, updates,
+    /// proposals, removals, an external join), in the mandatory suite and
+    /// the X-Wing hybrid, encodes as ciborium encoded it.
+    #[cfg(feature = "store")]
+    #[test]
+    fn everything_a_group_stores_encodes_as_ciborium_did() {
+        use openmls_traits::types::Ciphersuite;
+        let root = tempfile::tempdir().expect("tempdir");
+        let counter = std::cell::Cell::new(0);
+        let fresh_store = || {
+            counter.set(counter.get() + 1);
+            crate::Provider::open(root.path().join(counter.get().to_string())).expect("opens")
+        };
+        take();
+        for suite in [
+            Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519,
+            Ciphersuite::MLS_128_MLKEM768X25519_AES128GCM_SHA256_Ed25519,
+        ] {
+            super::groups::run_group_lifecycle(fresh_store, suite);
+        }
+        let comparison = take();
+        println!("{} encodings compared with ciborium's", comparison.compared);
+        assert!(
+            comparison.compared > 1_000,
+            "{} encodings",
+            comparison.compared
+        );
+        assert!(
+            comparison.differing.is_empty(),
+            "{} of {} encodings differ, the first: {:02x?}",
+            comparison.differing.len(),
+            comparison.compared,
+            comparison.differing[0]
+        );
     }
 }
