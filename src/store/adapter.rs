@@ -25,7 +25,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use super::codec::{Cbor, Codec, SecretBuffer};
+use super::codec::{Cbor, Codec, SecretBuffer, Untyped};
 use super::entities::Entity;
 use super::naming::NAME_PART_LEN;
 use super::vault::Op;
@@ -332,7 +332,12 @@ impl StorageProvider<CURRENT_VERSION> for Store {
         let scope = Scope::Group(&group);
         let mut leaves = self.read_list(Entity::OwnLeafNodes, scope, &[])?;
         leaves.push(Self::to_value(leaf_node)?);
-        self.put(Entity::OwnLeafNodes, scope, &[], &leaves)
+        self.put(
+            Entity::OwnLeafNodes,
+            scope,
+            &[],
+            &Untyped(&Value::Array(leaves)),
+        )
     }
 
     fn queue_proposal<
@@ -357,7 +362,13 @@ impl StorageProvider<CURRENT_VERSION> for Store {
                 0,
                 proposal,
             )?,
-            self.put_op(Entity::ProposalRefs, scope, &[], 0, &refs)?,
+            self.put_op(
+                Entity::ProposalRefs,
+                scope,
+                &[],
+                0,
+                &Untyped(&Value::Array(refs)),
+            )?,
         ];
         self.apply(ops)
     }
@@ -854,7 +865,13 @@ impl StorageProvider<CURRENT_VERSION> for Store {
             Op::Delete {
                 name: self.name(Entity::Proposal, scope, &[&encode(proposal_ref)?]),
             },
-            self.put_op(Entity::ProposalRefs, scope, &[], 0, &refs)?,
+            self.put_op(
+                Entity::ProposalRefs,
+                scope,
+                &[],
+                0,
+                &Untyped(&Value::Array(refs)),
+            )?,
         ];
         self.apply(ops)
     }

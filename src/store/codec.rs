@@ -2,7 +2,9 @@
 //! self-describing, behind a small trait so the format can change with the
 //! store's format version.
 
+use ciborium::Value;
 use serde::de::DeserializeOwned;
+use serde::ser::{Error as _, Serializer};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -134,6 +136,31 @@ impl Codec for Cbor {
     }
 }
 
+/// A decoded CBOR value of no known type (a list's elements, a migrated
+/// value), as the store's encoder writes it: every value but a tag encodes
+/// to the bytes ciborium writes (a float may take a wider head) and reads
+/// back as itself. ciborium's `Value` serializes `Null` as serde's unit,
+/// which cbor4ii writes as an empty array; this writes it as null. A tag is
+/// refused with an error: serde has no tags, so ciborium carries them in a
+/// magic enum that only its own encoder understands, and cbor4ii would
+/// write a map that reads back as another value. No OpenMLS value holds a
+/// tag; JSON a migration reads holds nulls.
+pub struct Untyped<'a>(pub &'a Value);
+
+impl Serialize for Untyped<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Null => serializer.serialize_none(),
+            Value::Tag(..) => Err(S::Error::custom("a CBOR tag is not a stored value")),
+            Value::Array(elements) => serializer.collect_seq(elements.iter().map(Untyped)),
+            Value::Map(entries) => {
+                serializer.collect_map(entries.iter().map(|(k, v)| (Untyped(k), Untyped(v))))
+            }
+            scalar => scalar.serialize(serializer),
+        }
+    }
+}
+
 // The integration tests' provider-generic group session, here because the
 // comparison with ciborium sees only this crate's test build.
 #[cfg(all(test, feature = "store"))]
@@ -248,6 +275,47 @@ mod tests {
         Cbor::encode(&()).expect("encodes");
         let comparison = take();
         assert_eq!(comparison.differing, vec![(vec![0xf6], vec![0x80])]);
+    }
+
+    /// Untyped values (lists, migrated values) encode as ciborium encoded
+    /// them and read back as themselves; a tag, which cbor4ii would write
+    /// as a map, is refused.
+    #[test]
+    fn untyped_values_encode_as_ciborium_did_and_tags_are_refused() {
+        use ciborium::Value;
+
+        use super::Untyped;
+        take();
+        let value = Value::Map(vec![
+            (
+                Value::from("list"),
+                Value::Array(vec![
+                    Value::from(24u8),
+                    Value::from(-300i64),
+                    Value::from(u64::MAX),
+                    Value::Bytes(vec![1, 2, 3]),
+                    Value::Null,
+                    Value::Bool(true),
+                ]),
+            ),
+            (Value::from(7u8), Value::Array(vec![])),
+        ]);
+        let encoded = Cbor::encode(&Untyped(&value)).expect("encodes");
+        let comparison = take();
+        assert_eq!(comparison.compared, 1);
+        assert!(comparison.differing.is_empty(), "the encoders disagree");
+        assert_eq!(Cbor::decode::<Value>(&encoded).expect("decodes"), value);
+        let float = Value::Array(vec![Value::Float(0.5), Value::Float(0.1)]);
+        let encoded = Cbor::encode(&Untyped(&float)).expect("encodes");
+        assert_eq!(Cbor::decode::<Value>(&encoded).expect("decodes"), float);
+        take(); // 0.5 takes a wider head than ciborium's.
+
+        let tagged = Value::Array(vec![Value::Tag(6, Box::new(Value::Null))]);
+        assert!(Cbor::encode(&Untyped(&tagged)).is_err(), "a tag is stored");
+        // Why: a tag outside the wrapper encodes, as something else.
+        let as_map = Cbor::encode(&tagged).expect("encodes");
+        assert_ne!(Cbor::decode::<Value>(&as_map).expect("decodes"), tagged);
+        assert_eq!(take().differing.len(), 1);
     }
 
     /// Every key and value a group's life stores (joins, messages, updates,

@@ -31,6 +31,7 @@ use openmls_traits::storage::{traits, Entity, Key, StorageProvider, CURRENT_VERS
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::codec::Untyped;
 use super::{Store, StoreError};
 
 /// The newest schema of `openmls_sqlite_storage` this migration reads: its
@@ -304,7 +305,7 @@ struct Transcoded(Value);
 
 impl Serialize for Transcoded {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
+        Untyped(&self.0).serialize(serializer)
     }
 }
 
@@ -624,6 +625,22 @@ mod tests {
         );
         // Field order is the stored order (the store's names depend on it).
         assert_eq!(value.as_map().expect("map")[0].0, Value::from("payload"));
+    }
+
+    /// A JSON null (OpenMLS's `None`) is stored as a CBOR null and reads
+    /// back as one, not as an empty list.
+    #[test]
+    fn a_json_null_is_stored_as_null() {
+        use crate::store::codec::{Cbor, Codec};
+        let transcoded = SqliteCodec::Json
+            .transcode(br#"{"a": null, "b": [null, 1]}"#)
+            .expect("decodes");
+        let stored = Cbor::encode(&transcoded).expect("encodes");
+        assert_eq!(
+            Cbor::decode::<Value>(&stored).expect("decodes"),
+            transcoded.0
+        );
+        assert_eq!(&stored[..5], &[0xa2, 0x61, b'a', 0xf6, 0x61]);
     }
 
     #[test]
