@@ -142,6 +142,12 @@ impl Store {
         Ok(self.read(entity, scope, parts)?.unwrap_or_default())
     }
 
+    /// The write of a list entity's elements, as [`Untyped`] values (a
+    /// `Value`'s null or tag would not encode as ciborium wrote it).
+    fn list_op(&self, entity: Entity, scope: Scope, list: Vec<Value>) -> Result<Op> {
+        self.put_op(entity, scope, &[], 0, &Untyped(&Value::Array(list)))
+    }
+
     fn decode_list<T: DeserializeOwned>(list: Vec<Value>) -> Result<Vec<T>> {
         list.into_iter()
             .map(|value| {
@@ -332,12 +338,8 @@ impl StorageProvider<CURRENT_VERSION> for Store {
         let scope = Scope::Group(&group);
         let mut leaves = self.read_list(Entity::OwnLeafNodes, scope, &[])?;
         leaves.push(Self::to_value(leaf_node)?);
-        self.put(
-            Entity::OwnLeafNodes,
-            scope,
-            &[],
-            &Untyped(&Value::Array(leaves)),
-        )
+        let op = self.list_op(Entity::OwnLeafNodes, scope, leaves)?;
+        self.apply(vec![op])
     }
 
     fn queue_proposal<
@@ -362,13 +364,7 @@ impl StorageProvider<CURRENT_VERSION> for Store {
                 0,
                 proposal,
             )?,
-            self.put_op(
-                Entity::ProposalRefs,
-                scope,
-                &[],
-                0,
-                &Untyped(&Value::Array(refs)),
-            )?,
+            self.list_op(Entity::ProposalRefs, scope, refs)?,
         ];
         self.apply(ops)
     }
@@ -865,13 +861,7 @@ impl StorageProvider<CURRENT_VERSION> for Store {
             Op::Delete {
                 name: self.name(Entity::Proposal, scope, &[&encode(proposal_ref)?]),
             },
-            self.put_op(
-                Entity::ProposalRefs,
-                scope,
-                &[],
-                0,
-                &Untyped(&Value::Array(refs)),
-            )?,
+            self.list_op(Entity::ProposalRefs, scope, refs)?,
         ];
         self.apply(ops)
     }
@@ -1051,5 +1041,66 @@ impl StorageProvider<CURRENT_VERSION> for Store {
 
     fn delete_psk<PskKey: traits::PskId<CURRENT_VERSION>>(&self, psk_id: &PskKey) -> Result<()> {
         self.remove(Entity::Psk, Scope::Global, &[&encode(psk_id)?])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openmls_traits::storage::{traits, Entity, Key, StorageProvider, CURRENT_VERSION};
+    use serde::{Deserialize, Serialize};
+
+    use super::Store;
+
+    /// A list element with a `None` (a leaf node without an optional field,
+    /// a proposal ref of that shape).
+    #[derive(Serialize, Deserialize, PartialEq, Debug, Clone)]
+    struct Element {
+        optional: Option<u8>,
+        bytes: Vec<u8>,
+    }
+    impl Entity<CURRENT_VERSION> for Element {}
+    impl Key<CURRENT_VERSION> for Element {}
+    impl traits::LeafNode<CURRENT_VERSION> for Element {}
+    impl traits::ProposalRef<CURRENT_VERSION> for Element {}
+    impl traits::QueuedProposal<CURRENT_VERSION> for Element {}
+
+    #[derive(Serialize)]
+    struct Group(u8);
+    impl Key<CURRENT_VERSION> for Group {}
+    impl traits::GroupId<CURRENT_VERSION> for Group {}
+
+    /// The stored lists' elements read back as they were written, a `None`
+    /// in them included (written as an empty list, it would not decode).
+    #[test]
+    fn lists_keep_the_nones_of_their_elements() {
+        let store = Store::temporary().expect("store");
+        let group = Group(1);
+        let elements = [
+            Element {
+                optional: None,
+                bytes: vec![1, 2],
+            },
+            Element {
+                optional: Some(7),
+                bytes: vec![],
+            },
+        ];
+        for element in &elements {
+            store
+                .append_own_leaf_node(&group, element)
+                .expect("appends");
+            store
+                .queue_proposal(&group, element, element)
+                .expect("queues");
+        }
+        let leaves: Vec<Element> = store.own_leaf_nodes(&group).expect("reads");
+        assert_eq!(leaves, elements);
+        let refs: Vec<Element> = store.queued_proposal_refs(&group).expect("reads");
+        assert_eq!(refs, elements);
+        store
+            .remove_proposal(&group, &elements[1])
+            .expect("removes");
+        let refs: Vec<Element> = store.queued_proposal_refs(&group).expect("reads");
+        assert_eq!(refs, elements[..1]);
     }
 }
