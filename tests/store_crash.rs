@@ -58,12 +58,12 @@ fn survives_sigkill_at_random_points() {
 
 #[test]
 fn survives_sigkill_with_an_erasure_window() {
-    survives_sigkills("survives_sigkill_with_an_erasure_window", "window", 25);
+    survives_sigkills("survives_sigkill_with_an_erasure_window", "window", 50);
 }
 
 #[test]
 fn survives_sigkill_without_durability() {
-    survives_sigkills("survives_sigkill_without_durability", "fast", 25);
+    survives_sigkills("survives_sigkill_without_durability", "fast", 50);
 }
 
 /// `kills` rounds of the child (this test, `test`, run again) killed at a
