@@ -15,6 +15,9 @@
 //! - [`Provider`] bundles the three for OpenMLS, with transactions.
 //! - [`directory`] is the KeyPackage directory (its embedded backend with
 //!   feature `directory`, PostgreSQL with `postgres`, HTTP with `server`).
+//! - `delivery` (feature `delivery`) is the home server's Delivery Service:
+//!   groups observed through mls-rs, every handshake message validated, one
+//!   commit per epoch, inboxes per device (HTTP with `server`).
 //! - `dmls` (feature `dmls`) runs Distributed MLS send groups on OpenMLS
 //!   and the store, for peers without a central Delivery Service.
 //! - `store::migrate` (feature `sqlite-migration`) moves an application's
@@ -92,6 +95,9 @@
 #![warn(missing_docs)]
 
 pub mod crypto;
+#[cfg(feature = "delivery")]
+#[cfg_attr(docsrs, doc(cfg(feature = "delivery")))]
+pub mod delivery;
 pub mod directory;
 #[cfg(feature = "dmls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dmls")))]

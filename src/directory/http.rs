@@ -430,10 +430,79 @@ async fn own_stock<B: Backend + 'static>(
 /// For trials and tests only: `Authorization: Bearer ACTOR/DEVICE`
 /// authenticates anyone as anyone, and the identity hook accepts a basic
 /// credential whose identity is ACTOR's UTF-8 bytes, trusting the first
-/// signature key each device uses (in memory: a restart forgets it).
+/// signature key each device uses (in memory: a restart forgets it). As the
+/// Delivery Service's [`Identities`](crate::delivery::Identities), a leaf
+/// belongs to the device that first used its signature key, so a device
+/// uploads a KeyPackage before it creates or joins a group.
 #[derive(Default)]
 pub struct DemoAuth {
     first_keys: Mutex<HashMap<(String, String), Vec<u8>>>,
+    /// Where first keys are appended, if they outlive the process.
+    log: Option<Mutex<std::fs::File>>,
+}
+
+impl DemoAuth {
+    /// The demo, remembering each device's first key in the file at `path`
+    /// (created if missing) across restarts.
+    pub fn remembering(path: impl AsRef<std::path::Path>) -> std::io::Result<DemoAuth> {
+        use std::io::{BufRead, BufReader};
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)?;
+        let mut first_keys = HashMap::new();
+        for line in BufReader::new(&file).lines() {
+            let line = line?;
+            let fields: Option<Vec<Vec<u8>>> = line
+                .split(' ')
+                .map(|field| BASE64.decode(field).ok())
+                .collect();
+            // A line cut short by a crash is the last one, and its key was
+            // never trusted.
+            let Some([actor, device, key]) = fields.and_then(|f| <[Vec<u8>; 3]>::try_from(f).ok())
+            else {
+                continue;
+            };
+            if let (Ok(actor), Ok(device)) = (String::from_utf8(actor), String::from_utf8(device)) {
+                first_keys.entry((actor, device)).or_insert(key);
+            }
+        }
+        Ok(DemoAuth {
+            first_keys: Mutex::new(first_keys),
+            log: Some(Mutex::new(file)),
+        })
+    }
+
+    /// The device of `actor` whose first signature key is `signature_key`.
+    #[cfg(feature = "delivery")]
+    pub(crate) fn device_with_key(&self, actor: &str, signature_key: &[u8]) -> Option<String> {
+        self.first_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .find(|((a, _), key)| a == actor && key.as_slice() == signature_key)
+            .map(|((_, device), _)| device.clone())
+    }
+
+    /// Appends a first key to the log, synced: false if it could not be
+    /// written (the key is then not trusted).
+    fn remember(&self, actor: &str, device: &str, key: &[u8]) -> bool {
+        use std::io::Write;
+        let Some(log) = &self.log else {
+            return true;
+        };
+        let line = format!(
+            "{} {} {}\n",
+            BASE64.encode(actor),
+            BASE64.encode(device),
+            BASE64.encode(key)
+        );
+        let mut file = log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        file.write_all(line.as_bytes()).is_ok() && file.sync_data().is_ok()
+    }
 }
 
 impl Authenticator for DemoAuth {
@@ -461,9 +530,14 @@ impl IdentityCheck for DemoAuth {
             .first_keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let key = keys
-            .entry((actor.to_string(), device.to_string()))
-            .or_insert_with(|| signature_key.to_vec());
-        key == signature_key
+        let name = (actor.to_string(), device.to_string());
+        if let Some(key) = keys.get(&name) {
+            return key == signature_key;
+        }
+        if !self.remember(actor, device, signature_key) {
+            return false;
+        }
+        keys.insert(name, signature_key.to_vec());
+        true
     }
 }
