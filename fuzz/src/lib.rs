@@ -485,3 +485,79 @@ pub fn keypackage_validate(data: &[u8]) {
         assert!(parsed.is_ok(), "validated without parsing");
     }
 }
+
+/// The Delivery Service's intake of handshake and application messages,
+/// on arbitrary bytes: a group created from the input's GroupInfo and
+/// ratchet tree (by the device its creator's identity names), then one
+/// submission as a commit (with an optional Welcome), a proposal or an
+/// application message, from that device. Errors, never panics; a refused
+/// submission changes nothing, an accepted commit moves the group to the
+/// epoch it answered. Real groups and their messages are the seeds
+/// (`tests/fuzz_replay.rs` writes them).
+///
+/// Input: `op`, then length-prefixed GroupInfo, ratchet tree (empty for
+/// none), creator identity and Welcome (empty for none), then the message.
+/// Returns whether the submission was accepted.
+#[cfg(feature = "delivery")]
+pub fn delivery_intake(data: &[u8]) -> bool {
+    use polymls::delivery::{Backend, DeliveryService, Device, Identities, Memory};
+    use polymls::directory::{Credential, IdentityCheck};
+
+    /// Every basic credential is the device `identity/fuzz`.
+    struct AnyDevice;
+    impl IdentityCheck for AnyDevice {
+        fn accepts(&self, _: &str, _: &str, _: &Credential, _: &[u8]) -> bool {
+            true
+        }
+    }
+    impl Identities for AnyDevice {
+        fn device_of(&self, credential: &Credential, _: &[u8]) -> Option<Device> {
+            match credential {
+                Credential::Basic(identity) => Some(Device::new(
+                    String::from_utf8_lossy(identity).into_owned(),
+                    "fuzz",
+                )),
+                Credential::X509(_) => None,
+            }
+        }
+    }
+
+    let mut input = Input::new(data);
+    let (Some(op), Some(info), Some(tree), Some(identity), Some(welcome)) = (
+        input.byte(),
+        input.prefixed(),
+        input.prefixed(),
+        input.prefixed(),
+        input.prefixed(),
+    ) else {
+        return false;
+    };
+    let message = input.rest();
+    let ds = DeliveryService::with_backend(Memory::default(), AnyDevice);
+    let creator = Device::new(String::from_utf8_lossy(identity).into_owned(), "fuzz");
+    let tree = (!tree.is_empty()).then_some(tree);
+    let Ok(view) = ds.create_group(&creator, info, tree) else {
+        return false;
+    };
+    let group = view.id;
+    let before = ds.backend().load(&group).expect("memory").expect("created");
+    let welcome = (!welcome.is_empty()).then_some(welcome);
+    let accepted = match op % 3 {
+        0 => match ds.submit_commit(&creator, &group, message, welcome, None) {
+            Ok(epoch) => {
+                let now = ds.backend().load(&group).expect("memory").expect("created");
+                assert_eq!(now.epoch, epoch, "the group is at the epoch answered");
+                assert_eq!(now.epoch, before.epoch + 1, "one epoch per commit");
+                true
+            }
+            Err(_) => false,
+        },
+        1 => ds.submit_proposal(&creator, &group, message).is_ok(),
+        _ => ds.submit_message(&creator, &group, message).is_ok(),
+    };
+    if !accepted {
+        let after = ds.backend().load(&group).expect("memory").expect("created");
+        assert_eq!(after, before, "a refused submission changes nothing");
+    }
+    accepted
+}
