@@ -85,13 +85,24 @@ fn main() {
         .unwrap_or_else(|e| fail("opening the directory", e));
     let delivery = DeliveryService::open(args.data.join("delivery"), Arc::clone(&auth))
         .unwrap_or_else(|e| fail("opening the Delivery Service", e));
+    let delivery = Arc::new(delivery);
+    // Inbox events older than 30 days go, read or not.
+    {
+        let delivery = Arc::clone(&delivery);
+        std::thread::spawn(move || loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+            if let Err(e) = delivery.purge_events(std::time::Duration::from_secs(30 * 24 * 3600)) {
+                eprintln!("purging inbox events: {e}");
+            }
+        });
+    }
     let app = directory::http::router(
         Arc::new(directory),
         auth.clone(),
         directory::http::Limits::default(),
     )
     .merge(delivery::http::router(
-        Arc::new(delivery),
+        delivery,
         auth,
         delivery::http::Limits::default(),
     ));

@@ -259,6 +259,16 @@ fn bad_input_is_refused_and_changes_nothing() {
             &with(flipped(&good.commit, good.commit.len() as isize / 2))
         )
     );
+    // The sender's leaf index, after the version, wire format, group id
+    // (one length byte and 32 bytes), epoch and sender type: a leaf that
+    // holds no member.
+    let mut no_member = good.commit.clone();
+    assert_eq!(no_member[4], 32, "a 32-byte group id");
+    no_member[46..50].copy_from_slice(&255u32.to_be_bytes());
+    refuse!(
+        "a sender leaf that holds no member",
+        submit(&ds, &group, &a, &with(no_member))
+    );
     refuse!(
         "another member's commit from this device",
         submit(&ds, &group, &b, &good)
@@ -677,7 +687,16 @@ fn backend_conformance(backend: &dyn Backend) {
         "one commit per (group, epoch), whatever the version says"
     );
     assert_eq!(backend.commit(b"g", 1).expect("commit"), Some(commit(1, 4)));
-    println!("backend conformance: 26 checks");
+    // Purging by time: nothing is older than the Unix epoch, everything
+    // is older than the end of time.
+    backend.purge_events(0).expect("purge");
+    assert_eq!(backend.inbox(&bob, 0, 10).expect("inbox").len(), 2, "kept");
+    backend.purge_events(u64::MAX).expect("purge");
+    assert!(
+        backend.inbox(&bob, 0, 10).expect("inbox").is_empty(),
+        "purged"
+    );
+    println!("backend conformance: 28 checks");
 }
 
 #[test]

@@ -68,7 +68,8 @@ pub struct Change {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
     /// Its sequence number: increasing in the order events become readable
-    /// in the inbox; the events of one change share one.
+    /// in the inbox, and never behind the microseconds since the Unix epoch
+    /// at which its change landed; the events of one change share one.
     pub seq: u64,
     /// The MLS group id.
     pub group: Vec<u8>,
@@ -113,6 +114,12 @@ pub trait Backend: Send + Sync {
 
     /// The groups `device` is a member of.
     fn groups_of(&self, device: &Device) -> Result<Vec<Vec<u8>>, StorageError>;
+
+    /// Deletes the events numbered below `before` from every inbox, read or
+    /// not: sequence numbers never run behind the microseconds since the
+    /// Unix epoch at which their change landed, so a time in microseconds
+    /// purges what is older than it.
+    fn purge_events(&self, before: u64) -> Result<(), StorageError>;
 }
 
 /// A backend chosen at run time is a backend too.
@@ -145,5 +152,9 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
 
     fn groups_of(&self, device: &Device) -> Result<Vec<Vec<u8>>, StorageError> {
         (**self).groups_of(device)
+    }
+
+    fn purge_events(&self, before: u64) -> Result<(), StorageError> {
+        (**self).purge_events(before)
     }
 }

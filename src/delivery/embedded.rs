@@ -10,17 +10,23 @@
 //! their WAL syncs (RocksDB's group commit).
 //!
 //! Sequence numbers come from a counter whose ceiling is persisted ahead of
-//! use, so they keep increasing across restarts. An event becomes readable
-//! only when every change holding a lower number has landed or failed
-//! (changes of different groups land in any order), so a reader's cursor
-//! never passes an event still being written.
+//! use, so they keep increasing across restarts, and which never runs
+//! behind the clock's microseconds (so [`Backend::purge_events`] can cut by
+//! time). An event becomes readable only when every change holding a lower
+//! number has landed or failed (changes of different groups land in any
+//! order), so a reader's cursor never passes an event still being written.
+//!
+//! A change's messages are stored once, under its number; each recipient's
+//! inbox holds a reference (the kind), so a commit to a group of a hundred
+//! writes the commit once, not a hundred times.
 //!
 //! Keys (each name part length-prefixed):
 //! - `G group` → `version || epoch || record`;
 //! - `D group` → the member devices;
 //! - `C group epoch` → `id || commit`;
 //! - `M actor device group` → (nothing): a device's groups;
-//! - `E actor device seq` → `group || kind || message`: inboxes;
+//! - `E actor device seq` → `kind`: inboxes;
+//! - `X seq kind` → `group || message`: the messages of a change;
 //! - `S` → the sequence ceiling.
 
 use std::collections::BTreeSet;
@@ -30,20 +36,22 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use rocksdb::{Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 
 use super::backend::{Accepted, Backend, Change, Event, Stored};
-use super::{Device, EventKind, StorageError};
+use super::{now_micros, Device, EventKind, StorageError};
 
 const GROUP: u8 = b'G';
 const DEVICES: u8 = b'D';
 const COMMIT: u8 = b'C';
 const MEMBERSHIP: u8 = b'M';
 const EVENT: u8 = b'E';
+const MESSAGE: u8 = b'X';
 const CEILING: &[u8] = b"S";
 /// Lock stripes for groups.
 const STRIPES: usize = 64;
 /// A RocksDB key and its value.
 type KeyValue = (Box<[u8]>, Box<[u8]>);
-/// Sequence numbers reserved per synced write of the ceiling.
-const BLOCK: u64 = 1 << 20;
+/// Sequence numbers reserved per synced write of the ceiling: about 71
+/// minutes of the clock's microseconds, which the numbers follow.
+const BLOCK: u64 = 1 << 32;
 
 /// The Delivery Service's storage on an embedded RocksDB (see the module
 /// docs).
@@ -179,6 +187,7 @@ impl Embedded {
     /// [`Embedded::landed`].
     fn begin(&self) -> Result<u64, StorageError> {
         let mut sequencer = lock(&self.sequencer);
+        sequencer.next = sequencer.next.max(now_micros());
         if sequencer.next >= sequencer.ceiling {
             let ceiling = sequencer.next + BLOCK;
             self.write_synced(|batch| batch.put(CEILING, ceiling.to_be_bytes()))?;
@@ -242,6 +251,14 @@ impl Embedded {
         }
         Ok(out)
     }
+}
+
+fn message_key(seq: u64, kind: EventKind) -> Vec<u8> {
+    let mut out = Vec::with_capacity(10);
+    out.push(MESSAGE);
+    out.extend_from_slice(&seq.to_be_bytes());
+    out.push(kind as u8);
+    out
 }
 
 fn group_value(version: u64, epoch: u64, record: &[u8]) -> Vec<u8> {
@@ -331,10 +348,10 @@ impl Backend for Embedded {
             // member added and welcomed is not also sent the commit).
             let mut seen = std::collections::HashSet::new();
             for delivery in &change.deliveries {
-                let mut value = Vec::with_capacity(delivery.message.len() + group.len() + 3);
+                let mut value = Vec::with_capacity(delivery.message.len() + group.len() + 2);
                 push_part(&mut value, group)?;
-                value.push(delivery.kind as u8);
                 value.extend_from_slice(&delivery.message);
+                batch.put(message_key(seq, delivery.kind), value);
                 for recipient in &delivery.recipients {
                     if !seen.insert(recipient) {
                         continue;
@@ -342,7 +359,7 @@ impl Backend for Embedded {
                     let [actor, device] = device_parts(recipient);
                     let mut name = key(EVENT, &[actor, device])?;
                     name.extend_from_slice(&seq.to_be_bytes());
-                    batch.put(name, &value);
+                    batch.put(name, [delivery.kind as u8]);
                 }
             }
         }
@@ -389,27 +406,46 @@ impl Backend for Embedded {
                 self.db.write(batch)?;
             }
         }
-        let mut events = Vec::new();
+        let mut found = Vec::new();
         for (name, value) in self.scan(&prefix, &from, limit)? {
             let seq = Parts(&name[prefix.len()..]).u64()?;
             if seq > readable {
                 break;
             }
-            let mut parts = Parts(&value);
+            let kind = value
+                .first()
+                .and_then(|byte| EventKind::from_byte(*byte))
+                .ok_or(StorageError::Corrupted("unknown event kind"))?;
+            found.push((seq, kind));
+        }
+        let messages = self
+            .db
+            .multi_get(found.iter().map(|(seq, kind)| message_key(*seq, *kind)));
+        let mut events = Vec::with_capacity(found.len());
+        for ((seq, kind), message) in found.into_iter().zip(messages) {
+            // A message purged with its retention leaves references behind
+            // in inboxes not read since: they are skipped.
+            let Some(message) = message? else {
+                continue;
+            };
+            let mut parts = Parts(&message);
             let group = parts.next()?.to_vec();
-            let (kind, message) = parts
-                .0
-                .split_first()
-                .ok_or(StorageError::Corrupted("short event"))?;
             events.push(Event {
                 seq,
                 group,
-                kind: EventKind::from_byte(*kind)
-                    .ok_or(StorageError::Corrupted("unknown event kind"))?,
-                message: message.to_vec(),
+                kind,
+                message: parts.0.to_vec(),
             });
         }
         Ok(events)
+    }
+
+    fn purge_events(&self, before: u64) -> Result<(), StorageError> {
+        // Messages are keyed by number first: one range. The references
+        // left in inboxes are skipped when read, and go when acknowledged.
+        let mut batch = WriteBatch::default();
+        batch.delete_range(&[MESSAGE][..], &message_key(before, EventKind::Commit)[..9]);
+        Ok(self.db.write(batch)?)
     }
 
     fn groups_of(&self, device: &Device) -> Result<Vec<Vec<u8>>, StorageError> {

@@ -114,7 +114,7 @@ impl Backend for Memory {
             index(memberships, group, &old, new);
         }
         if !change.deliveries.is_empty() {
-            *next += 1;
+            *next = (*next + 1).max(super::now_micros());
             let mut seen = HashSet::new();
             for delivery in &change.deliveries {
                 for recipient in &delivery.recipients {
@@ -147,6 +147,13 @@ impl Backend for Memory {
         let unread = inbox.split_off(&after.saturating_add(1));
         *inbox = unread;
         Ok(inbox.values().take(limit).cloned().collect())
+    }
+
+    fn purge_events(&self, before: u64) -> Result<(), StorageError> {
+        for inbox in self.state().inboxes.values_mut() {
+            *inbox = inbox.split_off(&before);
+        }
+        Ok(())
     }
 
     fn groups_of(&self, device: &Device) -> Result<Vec<Vec<u8>>, StorageError> {

@@ -34,6 +34,8 @@
 //!   every inbox before the submission returns. An inbox is read from a
 //!   cursor and acknowledged by reading from a later one (at least once:
 //!   each event carries its sequence number, so a client drops repeats).
+//!   Events are kept until [`DeliveryService::purge_events`] drops those
+//!   older than the server's retention, read or not.
 //!
 //! # What it cannot check
 //!
@@ -341,6 +343,31 @@ struct Handshake {
     epoch: u64,
 }
 
+/// A change computed from the group at `version`, with the group's record
+/// and observed state after it.
+struct Prepared {
+    version: u64,
+    change: Change,
+    record: GroupRecord,
+    observed: Observed,
+}
+
+/// A group as last seen by this service: valid while the backend holds the
+/// same version.
+struct Cached {
+    version: u64,
+    record: Arc<GroupRecord>,
+    observed: Observed,
+}
+
+/// A commit that validates, before its change is made.
+struct CheckedCommit {
+    stored: Stored,
+    record: Arc<GroupRecord>,
+    observed: Observed,
+    welcomed: Vec<Device>,
+}
+
 /// A commit submission, decoded and its framing checked.
 struct CommitSubmission<'a> {
     handshake: Handshake,
@@ -448,8 +475,9 @@ pub struct DeliveryService<B: Backend> {
     backend: B,
     observer: Observer,
     window: u64,
-    /// Observed groups by id, with the version they were observed at.
-    cache: Mutex<HashMap<Vec<u8>, (u64, Observed)>>,
+    /// Groups by id as last seen here: the version, the decoded record and
+    /// the observed state.
+    cache: Mutex<HashMap<Vec<u8>, Cached>>,
 }
 
 impl<B: Backend> std::fmt::Debug for DeliveryService<B> {
@@ -543,8 +571,9 @@ impl<B: Backend> DeliveryService<B> {
         {
             return Err(DeliveryError::Exists);
         }
-        self.remember(&id, 1, group);
-        Ok(view(id, epoch, &record))
+        let created = view(id.clone(), epoch, &record);
+        self.remember(&id, 1, record, group);
+        Ok(created)
     }
 
     /// The group, if the caller's device is a member.
@@ -576,10 +605,10 @@ impl<B: Backend> DeliveryService<B> {
         let (_, record) = self.member_view(caller, group)?;
         Ok(record
             .proposals
-            .into_iter()
+            .iter()
             .map(|p| HeldProposal {
-                reference: p.reference,
-                message: p.message,
+                reference: p.reference.clone(),
+                message: p.message.clone(),
             })
             .collect())
     }
@@ -594,7 +623,7 @@ impl<B: Backend> DeliveryService<B> {
         }
         Ok(CurrentGroupInfo {
             epoch: stored.epoch,
-            message: record.group_info,
+            message: record.group_info.clone(),
         })
     }
 
@@ -604,6 +633,17 @@ impl<B: Backend> DeliveryService<B> {
         let events = self.backend.inbox(caller, after, limit)?;
         let next = events.last().map_or(after, |e| e.seq);
         Ok(Inbox { events, next })
+    }
+
+    /// Deletes the inbox events older than `retention`, read or not (a
+    /// device offline for longer misses them, and must rejoin its groups):
+    /// what keeps the service's storage bounded. Run it periodically.
+    pub fn purge_events(&self, retention: std::time::Duration) -> Result<(), DeliveryError> {
+        let cutoff = std::time::SystemTime::now()
+            .checked_sub(retention)
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_micros() as u64);
+        Ok(self.backend.purge_events(cutoff)?)
     }
 
     /// The groups `device` is a member of: what a server removing the
@@ -627,17 +667,24 @@ impl<B: Backend> DeliveryService<B> {
     ) -> Result<u64, DeliveryError> {
         let submission = CommitSubmission::decode(group, commit, welcome, group_info)?;
         for _ in 0..ATTEMPTS {
-            let (version, change, observed) = self.prepare_commit(caller, group, &submission)?;
-            if self.backend.apply(group, &change)? {
-                self.remember(group, version + 1, observed);
-                return Ok(change.epoch);
+            let prepared = self.prepare_commit(caller, group, &submission)?;
+            if self.backend.apply(group, &prepared.change)? {
+                let epoch = prepared.change.epoch;
+                self.remember(
+                    group,
+                    prepared.version + 1,
+                    prepared.record,
+                    prepared.observed,
+                );
+                return Ok(epoch);
             }
         }
         Err(contended())
     }
 
     /// What [`DeliveryService::submit_commit`] would answer now, without
-    /// accepting anything: the new epoch if the commit validates.
+    /// accepting anything: the new epoch if the commit validates (the
+    /// validation alone: nothing is encoded for storage).
     pub fn validate_commit(
         &self,
         caller: &Device,
@@ -647,25 +694,22 @@ impl<B: Backend> DeliveryService<B> {
         group_info: Option<&[u8]>,
     ) -> Result<u64, DeliveryError> {
         let submission = CommitSubmission::decode(group, commit, welcome, group_info)?;
-        let (_, change, _) = self.prepare_commit(caller, group, &submission)?;
-        Ok(change.epoch)
+        let checked = self.check_commit(caller, group, &submission)?;
+        Ok(checked.observed.group_context().epoch)
     }
 
-    /// Validates a commit against the group as stored now: the version it
-    /// was computed from, the change that accepts it, and the group after it.
-    fn prepare_commit(
+    /// Validates a commit against the group as stored now.
+    fn check_commit(
         &self,
         caller: &Device,
         group: &[u8],
         submission: &CommitSubmission<'_>,
-    ) -> Result<(u64, Change, Observed), DeliveryError> {
+    ) -> Result<CheckedCommit, DeliveryError> {
         let CommitSubmission {
             handshake,
-            commit,
-            welcome,
             welcome_message,
-            group_info,
             info,
+            ..
         } = submission;
         let (stored, record) = self.stored(group)?;
         match handshake.sender {
@@ -686,23 +730,55 @@ impl<B: Backend> DeliveryService<B> {
             Ok(_) => return Err(invalid("not a commit")),
             Err(e) => return Err(invalid(format!("commit refused: {e}"))),
         };
-        let members = self
-            .observer
-            .members(&observed, &record.members)
-            .map_err(invalid)?;
-        if description.is_external
-            && !members
-                .iter()
-                .any(|m| m.leaf == description.committer && m.is(caller))
-        {
-            return Err(invalid(
-                "an external commit must come from the joining leaf's device",
-            ));
+        if description.is_external {
+            let joiner = observed
+                .roster()
+                .member_with_index(description.committer)
+                .ok()
+                .and_then(|member| self.observer.device_of(&member.signing_identity));
+            if joiner.as_ref() != Some(caller) {
+                return Err(invalid(
+                    "an external commit must come from the joining leaf's device",
+                ));
+            }
         }
         let welcomed = self.welcomed(&record, &description.effect, welcome_message.as_ref())?;
         if let Some(info) = info {
             self.check_group_info(&observed, info.clone())?;
         }
+        Ok(CheckedCommit {
+            stored,
+            record,
+            observed,
+            welcomed,
+        })
+    }
+
+    /// A commit as [`DeliveryService::check_commit`] found it, and the
+    /// change that accepts it: the version it was computed from, the change
+    /// and the group after it.
+    fn prepare_commit(
+        &self,
+        caller: &Device,
+        group: &[u8],
+        submission: &CommitSubmission<'_>,
+    ) -> Result<Prepared, DeliveryError> {
+        let CheckedCommit {
+            stored,
+            record,
+            observed,
+            welcomed,
+        } = self.check_commit(caller, group, submission)?;
+        let members = self
+            .observer
+            .members(&observed, &record.members)
+            .map_err(invalid)?;
+        let CommitSubmission {
+            commit,
+            welcome,
+            group_info,
+            ..
+        } = submission;
         let epoch = observed.group_context().epoch;
         let mut recipients = record.devices();
         recipients.retain(|d| d != caller);
@@ -738,7 +814,12 @@ impl<B: Backend> DeliveryService<B> {
             devices: Some(record.devices()),
             deliveries,
         };
-        Ok((stored.version, change, observed))
+        Ok(Prepared {
+            version: stored.version,
+            change,
+            record,
+            observed,
+        })
     }
 
     /// Validates `proposal` (an MLSMessage holding a PublicMessage
@@ -752,13 +833,16 @@ impl<B: Backend> DeliveryService<B> {
     ) -> Result<(), DeliveryError> {
         let handshake = handshake(proposal, group, ContentType::Proposal)?;
         for _ in 0..ATTEMPTS {
-            let Some((version, change, observed)) =
-                self.prepare_proposal(caller, group, &handshake, proposal)?
-            else {
+            let Some(prepared) = self.prepare_proposal(caller, group, &handshake, proposal)? else {
                 return Ok(());
             };
-            if self.backend.apply(group, &change)? {
-                self.remember(group, version + 1, observed);
+            if self.backend.apply(group, &prepared.change)? {
+                self.remember(
+                    group,
+                    prepared.version + 1,
+                    prepared.record,
+                    prepared.observed,
+                );
                 return Ok(());
             }
         }
@@ -787,8 +871,8 @@ impl<B: Backend> DeliveryService<B> {
         group: &[u8],
         handshake: &Handshake,
         proposal: &[u8],
-    ) -> Result<Option<(u64, Change, Observed)>, DeliveryError> {
-        let (stored, mut record) = self.stored(group)?;
+    ) -> Result<Option<Prepared>, DeliveryError> {
+        let (stored, record) = self.stored(group)?;
         match handshake.sender {
             Sender::Member(leaf) => self.check_sender(caller, &record, leaf)?,
             Sender::NewMemberProposal => {}
@@ -824,6 +908,7 @@ impl<B: Backend> DeliveryService<B> {
         if record.proposals.iter().any(|p| p.reference == reference) {
             return Ok(None);
         }
+        let mut record = (*record).clone();
         record.proposals.push(ProposalRecord {
             reference,
             message: proposal.to_vec(),
@@ -843,7 +928,12 @@ impl<B: Backend> DeliveryService<B> {
                 message: proposal.to_vec(),
             }],
         };
-        Ok(Some((stored.version, change, observed)))
+        Ok(Some(Prepared {
+            version: stored.version,
+            change,
+            record,
+            observed,
+        }))
     }
 
     /// Delivers `message` (an MLSMessage holding a PrivateMessage
@@ -919,7 +1009,8 @@ impl<B: Backend> DeliveryService<B> {
         role: Role,
     ) -> Result<(), DeliveryError> {
         for _ in 0..ATTEMPTS {
-            let (stored, mut record) = self.member_view(caller, group)?;
+            let (stored, record) = self.member_view(caller, group)?;
+            let mut record = (*record).clone();
             if record.member_of(caller).map(MemberRecord::role) != Some(Role::Admin) {
                 return Err(invalid("only an admin names roles"));
             }
@@ -944,10 +1035,17 @@ impl<B: Backend> DeliveryService<B> {
         Err(contended())
     }
 
-    fn stored(&self, group: &[u8]) -> Result<(Stored, GroupRecord), DeliveryError> {
+    /// The group as stored, its record decoded (or taken from memory if
+    /// this service last saw the same version).
+    fn stored(&self, group: &[u8]) -> Result<(Stored, Arc<GroupRecord>), DeliveryError> {
         let stored = self.backend.load(group)?.ok_or(DeliveryError::NotFound)?;
+        if let Some(cached) = lock(&self.cache).get(group) {
+            if cached.version == stored.version {
+                return Ok((stored, Arc::clone(&cached.record)));
+            }
+        }
         let record = GroupRecord::decode(&stored.record)?;
-        Ok((stored, record))
+        Ok((stored, Arc::new(record)))
     }
 
     /// The group, if `caller` is a member's device.
@@ -955,7 +1053,7 @@ impl<B: Backend> DeliveryService<B> {
         &self,
         caller: &Device,
         group: &[u8],
-    ) -> Result<(Stored, GroupRecord), DeliveryError> {
+    ) -> Result<(Stored, Arc<GroupRecord>), DeliveryError> {
         let (stored, record) = self.stored(group)?;
         if record.member_of(caller).is_none() {
             return Err(DeliveryError::NotFound);
@@ -1011,9 +1109,9 @@ impl<B: Backend> DeliveryService<B> {
         stored: &Stored,
         record: &GroupRecord,
     ) -> Result<Observed, DeliveryError> {
-        if let Some((version, observed)) = lock(&self.cache).get(group) {
-            if *version == stored.version {
-                return Ok(observed.clone());
+        if let Some(cached) = lock(&self.cache).get(group) {
+            if cached.version == stored.version {
+                return Ok(cached.observed.clone());
             }
         }
         self.observer
@@ -1021,12 +1119,20 @@ impl<B: Backend> DeliveryService<B> {
             .map_err(|_| StorageError::Corrupted("group snapshot does not load").into())
     }
 
-    fn remember(&self, group: &[u8], version: u64, observed: Observed) {
+    /// Keeps the group as it is after a change this service made.
+    fn remember(&self, group: &[u8], version: u64, record: GroupRecord, observed: Observed) {
         let mut cache = lock(&self.cache);
         if cache.len() >= CACHED_GROUPS && !cache.contains_key(group) {
             cache.clear();
         }
-        cache.insert(group.to_vec(), (version, observed));
+        cache.insert(
+            group.to_vec(),
+            Cached {
+                version,
+                record: Arc::new(record),
+                observed,
+            },
+        );
     }
 
     /// The devices a commit's Welcome goes to: those of the leaves its Adds
@@ -1117,6 +1223,14 @@ fn carried_tree(message: &MlsMessage) -> Option<Vec<u8>> {
         .tree_data
         .to_bytes()
         .ok()
+}
+
+/// Microseconds since the Unix epoch: what sequence numbers never run
+/// behind.
+fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 fn contended() -> DeliveryError {

@@ -16,7 +16,7 @@ use mls_rs::external_client::builder::{
     ExternalBaseConfig, WithCryptoProvider, WithIdentityProvider,
 };
 use mls_rs::external_client::{ExternalClient, ExternalGroup, ExternalSnapshot};
-use mls_rs::group::ExportedTree;
+use mls_rs::group::{ExportedTree, Node};
 use mls_rs::mls_rs_codec::MlsEncode;
 use mls_rs::{CryptoProvider, ExtensionList, KeyPackage, MlsMessage};
 use mls_rs_core::error::IntoAnyError;
@@ -198,40 +198,48 @@ impl Observer {
         previous: &[MemberRecord],
     ) -> Result<Vec<MemberRecord>, String> {
         let mut previous = previous.iter().peekable();
-        group
-            .roster()
-            .members_iter()
-            .map(|member| {
-                let identity = &member.signing_identity;
-                let credential = identity
-                    .credential
-                    .mls_encode_to_vec()
-                    .map_err(|e| format!("credential: {e}"))?;
-                let signature_key = identity.signature_key.to_vec();
-                // Both lists are in leaf order.
-                while previous.next_if(|p| p.leaf < member.index).is_some() {}
-                let before = previous.next_if(|p| p.leaf == member.index);
-                if let Some(kept) = before
-                    .filter(|p| p.signature_key == signature_key && p.credential == credential)
-                {
-                    return Ok(kept.clone());
-                }
-                let device = self
-                    .device_of(identity)
-                    .ok_or("the identity check refused a member")?;
-                let role = before
-                    .filter(|p| p.is(&device))
-                    .map_or(Role::Member, MemberRecord::role);
-                Ok(MemberRecord {
-                    leaf: member.index,
-                    actor: device.actor,
-                    device: device.device,
-                    role: role as u8,
-                    signature_key,
-                    credential,
-                })
-            })
-            .collect()
+        let mut credential = Vec::new();
+        let tree = group.exported_tree();
+        // Leaves are the even nodes; read in place, as most are unchanged.
+        let leaves = tree.nodes().iter().step_by(2).enumerate();
+        let mut members = Vec::new();
+        for (index, node) in leaves {
+            let Some(Node::Leaf(leaf)) = node else {
+                continue;
+            };
+            let index = index as u32;
+            let identity = &leaf.signing_identity;
+            credential.clear();
+            identity
+                .credential
+                .mls_encode(&mut credential)
+                .map_err(|e| format!("credential: {e}"))?;
+            let signature_key = identity.signature_key.as_bytes();
+            // Both lists are in leaf order.
+            while previous.next_if(|p| p.leaf < index).is_some() {}
+            let before = previous.next_if(|p| p.leaf == index);
+            if let Some(kept) =
+                before.filter(|p| p.signature_key == signature_key && p.credential == credential)
+            {
+                members.push(kept.clone());
+                continue;
+            }
+            let device = self
+                .device_of(identity)
+                .ok_or("the identity check refused a member")?;
+            let role = before
+                .filter(|p| p.is(&device))
+                .map_or(Role::Member, MemberRecord::role);
+            members.push(MemberRecord {
+                leaf: index,
+                actor: device.actor,
+                device: device.device,
+                role: role as u8,
+                signature_key: signature_key.to_vec(),
+                credential: credential.clone(),
+            });
+        }
+        Ok(members)
     }
 
     /// The KeyPackageRef of `key_package` in `suite`.
