@@ -362,24 +362,47 @@ async fn member<B: Backend + 'static>(
     Ok(Json(member_item(found)).into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProposalBody {
-    proposal: String,
-}
-
 async fn propose<B: Backend + 'static>(
     State(service): State<Arc<Service<B>>>,
     headers: HeaderMap,
     Path(group): Path<String>,
     raw: axum::body::Bytes,
 ) -> Answer<Response> {
-    let caller = service.caller(&headers)?;
-    let group = group_id(&group)?;
-    let request: ProposalBody = body(&raw)?;
-    let proposal = bytes("proposal", &request.proposal)?;
+    submit_one(
+        &service,
+        &headers,
+        &group,
+        &raw,
+        "proposal",
+        |ds, caller, group, proposal| ds.submit_proposal(caller, group, proposal),
+    )
+    .await
+}
+
+/// A service call that takes the caller, the group and one message.
+type Submit<B> = fn(&DeliveryService<B>, &Device, &[u8], &[u8]) -> Result<(), DeliveryError>;
+
+/// A submission whose body is `{field: base64 MLSMessage}`, answered 204.
+async fn submit_one<B: Backend + 'static>(
+    service: &Arc<Service<B>>,
+    headers: &HeaderMap,
+    group: &str,
+    raw: &[u8],
+    field: &'static str,
+    submit: Submit<B>,
+) -> Answer<Response> {
+    let caller = service.caller(headers)?;
+    let group = group_id(group)?;
+    let mut fields: std::collections::HashMap<String, String> = body(raw)?;
+    let encoded = fields
+        .remove(field)
+        .ok_or_else(|| bad(format!("body: missing field `{field}`")))?;
+    if let Some(other) = fields.keys().next() {
+        return Err(bad(format!("body: unknown field `{other}`")));
+    }
+    let message = bytes(field, &encoded)?;
     service
-        .blocking(move |ds| ds.submit_proposal(&caller, &group, &proposal))
+        .blocking(move |ds| submit(ds, &caller, &group, &message))
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -406,26 +429,21 @@ async fn proposals<B: Backend + 'static>(
     Ok(Json(items).into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MessageBody {
-    message: String,
-}
-
 async fn message<B: Backend + 'static>(
     State(service): State<Arc<Service<B>>>,
     headers: HeaderMap,
     Path(group): Path<String>,
     raw: axum::body::Bytes,
 ) -> Answer<Response> {
-    let caller = service.caller(&headers)?;
-    let group = group_id(&group)?;
-    let request: MessageBody = body(&raw)?;
-    let message = bytes("message", &request.message)?;
-    service
-        .blocking(move |ds| ds.submit_message(&caller, &group, &message))
-        .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    submit_one(
+        &service,
+        &headers,
+        &group,
+        &raw,
+        "message",
+        |ds, caller, group, message| ds.submit_message(caller, group, message),
+    )
+    .await
 }
 
 async fn group_info<B: Backend + 'static>(
