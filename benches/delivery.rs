@@ -250,87 +250,72 @@ fn throughput_and_latency() {
         groups.push((creator.device().clone(), group, commits));
     }
     // The library, durable: 64 threads, one group each.
-    let start = Instant::now();
-    let latencies: Vec<Duration> = std::thread::scope(|scope| {
-        let handles: Vec<_> = groups
-            .iter()
-            .map(|(device, group, commits)| {
-                let ds = Arc::clone(&ds);
-                scope.spawn(move || {
-                    commits[..CHAIN]
-                        .iter()
-                        .map(|commit| {
-                            let t = Instant::now();
-                            ds.submit_commit(device, group, commit, None, None)
-                                .expect("accepted");
-                            t.elapsed()
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("submitter"))
-            .collect()
-    });
-    let elapsed = start.elapsed();
-    let mut sorted = latencies;
-    sorted.sort();
-    report(
+    timed(
         "durable commits over 64 groups of 100 (embedded)",
-        serde_json::json!({
-            "commits": sorted.len(),
-            "per_second": sorted.len() as f64 / elapsed.as_secs_f64(),
-            "p50_ms": percentile(&sorted, 0.5).as_secs_f64() * 1e3,
-            "p99_ms": percentile(&sorted, 0.99).as_secs_f64() * 1e3,
-        }),
+        &groups,
+        |(device, group, commits)| {
+            commits[..CHAIN]
+                .iter()
+                .map(|commit| {
+                    let t = Instant::now();
+                    ds.submit_commit(device, group, commit, None, None)
+                        .expect("accepted");
+                    t.elapsed()
+                })
+                .collect()
+        },
     );
     // Over HTTP: 64 clients, one kept-alive connection and one group each.
     let auth: Arc<dyn polymls::directory::http::Authenticator> =
         Arc::new(polymls::directory::http::DemoAuth::default());
     let app = polymls::delivery::http::router(Arc::clone(&ds), auth, Default::default());
     let server = http_client::serve_on_loopback(app);
-    let start = Instant::now();
-    let latencies: Vec<Duration> = std::thread::scope(|scope| {
-        let handles: Vec<_> = groups
-            .iter()
-            .map(|(device, group, commits)| {
-                scope.spawn(move || {
-                    let mut connection = http_client::KeepAlive::new(server);
-                    let token = format!("{}/{}", device.actor, device.device);
-                    let path = format!("/.p2/mls/v1/groups/{}/commits", BASE64URL.encode(group));
-                    commits[CHAIN..]
-                        .iter()
-                        .map(|commit| {
-                            let body =
-                                serde_json::json!({ "commit": BASE64.encode(commit) }).to_string();
-                            let t = Instant::now();
-                            let (status, answer) = connection
-                                .request("POST", &path, Some(&token), Some(body.as_bytes()))
-                                .expect("answer");
-                            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
-                            t.elapsed()
-                        })
-                        .collect::<Vec<_>>()
+    timed(
+        "submission-to-inbox over HTTP, 64 clients (embedded)",
+        &groups,
+        |(device, group, commits)| {
+            let mut connection = http_client::KeepAlive::new(server);
+            let token = format!("{}/{}", device.actor, device.device);
+            let path = format!("/.p2/mls/v1/groups/{}/commits", BASE64URL.encode(group));
+            commits[CHAIN..]
+                .iter()
+                .map(|commit| {
+                    let body = serde_json::json!({ "commit": BASE64.encode(commit) }).to_string();
+                    let t = Instant::now();
+                    let (status, answer) = connection
+                        .request("POST", &path, Some(&token), Some(body.as_bytes()))
+                        .expect("answer");
+                    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+                    t.elapsed()
                 })
-            })
+                .collect()
+        },
+    );
+}
+
+/// Runs `each` on every item at once, a thread each, and reports the
+/// latencies it returns and the throughput over the whole run.
+fn timed<T: Sync>(what: &str, items: &[T], each: impl Fn(&T) -> Vec<Duration> + Sync) {
+    let start = Instant::now();
+    let mut latencies: Vec<Duration> = std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .iter()
+            .map(|item| scope.spawn(|| each(item)))
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().expect("client"))
+            .flat_map(|h| h.join().expect("thread"))
             .collect()
     });
     let elapsed = start.elapsed();
-    let mut sorted = latencies;
-    sorted.sort();
+    latencies.sort();
     report(
-        "submission-to-inbox over HTTP, 64 clients (embedded)",
+        what,
         serde_json::json!({
-            "commits": sorted.len(),
-            "per_second": sorted.len() as f64 / elapsed.as_secs_f64(),
-            "p50_ms": percentile(&sorted, 0.5).as_secs_f64() * 1e3,
-            "p99_ms": percentile(&sorted, 0.99).as_secs_f64() * 1e3,
+            "commits": latencies.len(),
+            "per_second": latencies.len() as f64 / elapsed.as_secs_f64(),
+            "p50_ms": percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+            "p99_ms": percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         }),
     );
 }
