@@ -408,11 +408,35 @@ fn bad_input_is_refused_and_changes_nothing() {
         &Device::new("user9", "tablet"),
         X25519,
         false,
+        ds_client::KEY_PACKAGE_LIFETIME,
     );
     refuse!("an Add whose credential is not its device's actor", {
         let add = h.clients[0].add(&[impostor.key_package()]);
         submit(&ds, &group, &a, &add)
     });
+    // A KeyPackage whose lifetime has lapsed by the time it is added.
+    let mut short_lived = ds_client::mls_rs_client_registered(
+        &devices,
+        "brief",
+        &Device::new("brief", "phone"),
+        X25519,
+        false,
+        std::time::Duration::from_secs(1),
+    );
+    let lapsing = short_lived.key_package();
+    // Built while the KeyPackage lives (mls-rs's committer checks it too),
+    // submitted after.
+    let add = h.clients[0].add(&[lapsing]);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    // Without the new epoch's GroupInfo, whose check would refuse it too.
+    let add = Pending {
+        group_info: None,
+        ..add
+    };
+    refuse!(
+        "an Add of a KeyPackage whose lifetime has lapsed",
+        submit(&ds, &group, &a, &add)
+    );
     refuse!("an external commit of a refused leaf", {
         let info = ds.group_info(&group).expect("GroupInfo").message;
         let join = stranger.join_externally(&info);

@@ -170,7 +170,8 @@ impl Observer {
         tree: Option<ExportedTree<'_>>,
     ) -> Result<Observed, String> {
         self.client
-            .observe_group(group_info, tree, None)
+            // With the time, or mls-rs checks no leaf's lifetime.
+            .observe_group(group_info, tree, Some(MlsTime::now()))
             .map_err(|e| format!("GroupInfo refused: {e}"))
     }
 

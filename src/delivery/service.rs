@@ -9,6 +9,7 @@ use mls_rs::external_client::ExternalReceivedMessage;
 use mls_rs::group::proposal::Proposal as MlsProposal;
 use mls_rs::group::{CommitEffect, ContentType, ExportedTree, ProposalSender, Sender};
 use mls_rs::{MlsMessage, MlsMessageDescription, WireFormat};
+use mls_rs_core::time::MlsTime;
 use sha2::{Digest, Sha256};
 
 use super::backend::{Accepted, Backend, Change, Delivery, Stored};
@@ -312,7 +313,10 @@ impl<B: Backend> DeliveryService<B> {
             return Err(self.stale(group, stored.epoch, handshake.epoch)?);
         }
         let mut observed = self.observed(group, &stored, &record)?;
-        let description = match observed.process_incoming_message(handshake.message.clone()) {
+        // With the time, or mls-rs checks no KeyPackage's lifetime.
+        let description = match observed
+            .process_incoming_message_with_time(handshake.message.clone(), MlsTime::now())
+        {
             Ok(ExternalReceivedMessage::Commit(description)) => description,
             Ok(_) => return Err(invalid("not a commit")),
             Err(e) => return Err(invalid(format!("commit refused: {e}"))),
@@ -471,7 +475,10 @@ impl<B: Backend> DeliveryService<B> {
             });
         }
         let mut observed = self.observed(group, &stored, &record)?;
-        let description = match observed.process_incoming_message(handshake.message.clone()) {
+        // With the time, or mls-rs checks no KeyPackage's lifetime.
+        let description = match observed
+            .process_incoming_message_with_time(handshake.message.clone(), MlsTime::now())
+        {
             Ok(ExternalReceivedMessage::Proposal(description)) => description,
             Ok(_) => return Err(invalid("not a proposal")),
             Err(e) => return Err(invalid(format!("proposal refused: {e}"))),

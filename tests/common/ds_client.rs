@@ -255,17 +255,31 @@ pub fn mls_rs_client(
     encrypt_handshakes: bool,
 ) -> MlsRsClient {
     let device = Device::new(actor, device);
-    mls_rs_client_registered(devices, actor, &device, suite, encrypt_handshakes)
+    mls_rs_client_registered(
+        devices,
+        actor,
+        &device,
+        suite,
+        encrypt_handshakes,
+        KEY_PACKAGE_LIFETIME,
+    )
 }
 
-/// [`mls_rs_client`] with `actor` in its credential and its key registered
-/// for `registered` (another actor's device, for the refusal tests).
+/// The directory takes lifetimes of at most 12 weeks (mls-rs's default is a
+/// year).
+pub const KEY_PACKAGE_LIFETIME: std::time::Duration =
+    std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// [`mls_rs_client`] with `actor` in its credential, its key registered
+/// for `registered` (another actor's device, for the refusal tests), and
+/// KeyPackages that live for `lifetime`.
 pub fn mls_rs_client_registered(
     devices: &Devices,
     actor: &str,
     registered: &Device,
     suite: u16,
     encrypt_handshakes: bool,
+    lifetime: std::time::Duration,
 ) -> MlsRsClient {
     let crypto = MlsRsCrypto::default();
     let suite = CipherSuite::new(suite);
@@ -292,9 +306,7 @@ pub fn mls_rs_client_registered(
         .identity_provider(BasicIdentityProvider)
         .crypto_provider(crypto)
         .mls_rules(rules)
-        // The directory takes lifetimes of at most 12 weeks (mls-rs's
-        // default is a year).
-        .key_package_lifetime(std::time::Duration::from_secs(30 * 24 * 3600))
+        .key_package_lifetime(lifetime)
         .signing_identity(identity, secret, suite)
         .build();
     MlsRsClient {
