@@ -175,6 +175,21 @@ impl<B: Backend + 'static> Service<B> {
             .ok_or_else(|| reason(StatusCode::UNAUTHORIZED, "a valid bearer token is required"))
     }
 
+    /// Runs `call` on the blocking pool for the caller, on the group the
+    /// path names.
+    async fn in_group<T: Send + 'static>(
+        self: &Arc<Self>,
+        headers: &HeaderMap,
+        group: &str,
+        call: impl FnOnce(&DeliveryService<B>, &Device, &[u8]) -> Result<T, DeliveryError>
+            + Send
+            + 'static,
+    ) -> Answer<T> {
+        let caller = self.caller(headers)?;
+        let group = group_id(group)?;
+        self.blocking(move |ds| call(ds, &caller, &group)).await
+    }
+
     /// Runs a blocking call on the blocking pool.
     async fn blocking<T: Send + 'static>(
         self: &Arc<Self>,
@@ -270,10 +285,10 @@ async fn group<B: Backend + 'static>(
     headers: HeaderMap,
     Path(group): Path<String>,
 ) -> Answer<Response> {
-    let caller = service.caller(&headers)?;
-    let group = group_id(&group)?;
     let view = service
-        .blocking(move |ds| ds.group(&caller, &group))
+        .in_group(&headers, &group, |ds, caller, group| {
+            ds.group(caller, group)
+        })
         .await?;
     Ok(Json(group_item(view)).into_response())
 }
@@ -317,10 +332,10 @@ async fn latest_commit<B: Backend + 'static>(
     headers: HeaderMap,
     Path(group): Path<String>,
 ) -> Answer<Response> {
-    let caller = service.caller(&headers)?;
-    let group = group_id(&group)?;
     let accepted = service
-        .blocking(move |ds| ds.latest_commit(&caller, &group))
+        .in_group(&headers, &group, |ds, caller, group| {
+            ds.latest_commit(caller, group)
+        })
         .await?;
     Ok(Json(json!({
         "epoch": accepted.epoch,
@@ -335,10 +350,10 @@ async fn members<B: Backend + 'static>(
     headers: HeaderMap,
     Path(group): Path<String>,
 ) -> Answer<Response> {
-    let caller = service.caller(&headers)?;
-    let group = group_id(&group)?;
     let members = service
-        .blocking(move |ds| ds.members(&caller, &group))
+        .in_group(&headers, &group, |ds, caller, group| {
+            ds.members(caller, group)
+        })
         .await?;
     Ok(Json(members.into_iter().map(member_item).collect::<Vec<_>>()).into_response())
 }
@@ -348,12 +363,12 @@ async fn member<B: Backend + 'static>(
     headers: HeaderMap,
     Path((group, member)): Path<(String, String)>,
 ) -> Answer<Response> {
-    let caller = service.caller(&headers)?;
-    let group = group_id(&group)?;
     let not_found = || reason(StatusCode::NOT_FOUND, "no such member");
     let leaf: u32 = member.parse().map_err(|_| not_found())?;
     let members = service
-        .blocking(move |ds| ds.members(&caller, &group))
+        .in_group(&headers, &group, |ds, caller, group| {
+            ds.members(caller, group)
+        })
         .await?;
     let found = members
         .into_iter()
@@ -391,8 +406,8 @@ async fn submit_one<B: Backend + 'static>(
     field: &'static str,
     submit: Submit<B>,
 ) -> Answer<Response> {
-    let caller = service.caller(headers)?;
-    let group = group_id(group)?;
+    // Authentication before the body: 401 whatever the body holds.
+    service.caller(headers)?;
     let mut fields: std::collections::HashMap<String, String> = body(raw)?;
     let encoded = fields
         .remove(field)
@@ -402,7 +417,9 @@ async fn submit_one<B: Backend + 'static>(
     }
     let message = bytes(field, &encoded)?;
     service
-        .blocking(move |ds| submit(ds, &caller, &group, &message))
+        .in_group(headers, group, move |ds, caller, group| {
+            submit(ds, caller, group, &message)
+        })
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -412,10 +429,10 @@ async fn proposals<B: Backend + 'static>(
     headers: HeaderMap,
     Path(group): Path<String>,
 ) -> Answer<Response> {
-    let caller = service.caller(&headers)?;
-    let group = group_id(&group)?;
     let held = service
-        .blocking(move |ds| ds.proposals(&caller, &group))
+        .in_group(&headers, &group, |ds, caller, group| {
+            ds.proposals(caller, group)
+        })
         .await?;
     let items: Vec<_> = held
         .into_iter()
